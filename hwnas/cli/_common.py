@@ -1,0 +1,89 @@
+"""Shared CLI plumbing: consoles, JSON output, progress bars, store and device options."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+out = Console(soft_wrap=True)  # results: stdout
+err = Console(stderr=True)  # progress, logs, errors: stderr
+
+STORE_OPTION = typer.Option(
+    None, "--store", help="SQLite store file (default: $HWNAS_STORE or ./hwnas.db).", show_default=False
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON to stdout (plain print: no Rich markup or wrapping)."""
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, show_lines=False)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*[fmt(v) for v in r])
+    return t
+
+
+def fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+    return str(v)
+
+
+@contextmanager
+def progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Any]:
+    """A Rich progress bar on stderr; yields a callback ``advance(n=1, description=None)``."""
+    if not enabled:
+        yield lambda *a, **k: None
+        return
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1, description: str | None = None, total: int | None = None) -> None:
+            kwargs: dict[str, Any] = {"advance": n}
+            if description is not None:
+                kwargs["description"] = description
+            if total is not None:
+                kwargs["total"] = total
+            bar.update(task, **kwargs)
+
+        yield advance
+
+
+def open_store(path: Path | None) -> Any:
+    from hwnas.store import SQLiteStore
+
+    return SQLiteStore(path)

@@ -1,0 +1,1 @@
+"""Cost models: scikit-learn estimators that turn measurements into costs a search can use."""

@@ -1,0 +1,1 @@
+"""Profilers: one per backend, one interface (``profile(model_or_layers, config) -> Measurements``)."""

@@ -1,0 +1,1 @@
+"""Searchers with an ask/tell loop; objectives are passed in, never imported from profilers."""

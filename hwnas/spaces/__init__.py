@@ -1,0 +1,1 @@
+"""Search spaces: describe points and build them through hwnas.graph."""

@@ -1,0 +1,225 @@
+"""SQLite store: one file, WAL mode, numbered migrations recorded in ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import SchemaError
+from hwnas.store.base import Store
+from hwnas.store.records import Fingerprint, Measurement, Stats
+
+# Each entry moves the schema from version i to i+1. Never edit a released entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE fingerprints (
+        id TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        fields_json TEXT NOT NULL
+    );
+    CREATE TABLE layer_specs (
+        key TEXT PRIMARY KEY,
+        spec_json TEXT NOT NULL
+    );
+    CREATE TABLE measurements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        fingerprint_id TEXT NOT NULL REFERENCES fingerprints(id),
+        backend TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('layer', 'model')),
+        layer_index INTEGER NOT NULL,
+        layer_key TEXT NOT NULL,
+        layer_name TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        batch_size INTEGER NOT NULL,
+        value REAL NOT NULL,
+        median REAL, mean REAL, std REAL, iqr REAL, ci_low REAL, ci_high REAL, n INTEGER,
+        samples_json TEXT,
+        source TEXT NOT NULL,
+        extra_json TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (device, fingerprint_id, backend, model_id, scope, layer_index, layer_key, metric, mode,
+                batch_size)
+    );
+    CREATE INDEX measurements_model ON measurements (device, model_id, scope, metric);
+    CREATE INDEX measurements_layer ON measurements (layer_key, metric);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_IDENTITY_COLUMNS = (
+    "device",
+    "fingerprint_id",
+    "backend",
+    "model_id",
+    "scope",
+    "layer_index",
+    "layer_key",
+    "metric",
+    "mode",
+    "batch_size",
+)
+_FILTER_COLUMNS = frozenset(_IDENTITY_COLUMNS) | {"source", "layer_name"}
+
+
+def default_store_path() -> Path:
+    """``$HWNAS_STORE`` if set, else ``./hwnas.db``."""
+    return Path(os.environ.get("HWNAS_STORE", "hwnas.db"))
+
+
+class SQLiteStore(Store):
+    """A real SQLite database; safe to open from several processes (WAL) and from threads (one lock)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise SchemaError(
+                f"{self.path}: not a readable hwnas store: {exc}",
+                hint="pass another --store path, or move the damaged file away",
+            ) from exc
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path}: store schema version {version} is newer than this hwnas "
+                f"understands ({SCHEMA_VERSION})",
+                hint="upgrade hwnas, or use another --store",
+            )
+        for target in range(version, SCHEMA_VERSION):
+            with self._conn:
+                self._conn.executescript(MIGRATIONS[target])
+                self._conn.execute(f"PRAGMA user_version = {target + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # fingerprints -------------------------------------------------------------------------------
+    def add_fingerprint(self, fingerprint: Fingerprint) -> str:
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO fingerprints (id, device, fields_json) VALUES (?, ?, ?)",
+                (fingerprint.id, fingerprint.device, json.dumps(fingerprint.fields, sort_keys=True, default=str)),
+            )
+        return fingerprint.id
+
+    def get_fingerprint(self, fingerprint_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            "SELECT id, device, fields_json FROM fingerprints WHERE id = ?", (fingerprint_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "device": row[1], **json.loads(row[2])}
+
+    # layer specs --------------------------------------------------------------------------------
+    def add_layer_specs(self, specs: Iterable[Any]) -> None:
+        rows = [(s.key(), s.to_json()) for s in specs]
+        with self._lock, self._conn:
+            self._conn.executemany("INSERT OR IGNORE INTO layer_specs (key, spec_json) VALUES (?, ?)", rows)
+
+    def get_layer_specs(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        from hwnas.graph.layer import LayerSpec
+
+        if keys is None:
+            rows = self._conn.execute("SELECT key, spec_json FROM layer_specs").fetchall()
+        else:
+            wanted = list(dict.fromkeys(keys))
+            rows = []
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self._conn.execute(
+                    f"SELECT key, spec_json FROM layer_specs WHERE key IN ({marks})", chunk
+                ).fetchall()
+        return {k: LayerSpec.from_dict(json.loads(j)) for k, j in rows}
+
+    # measurements -------------------------------------------------------------------------------
+    def add(self, measurement: Measurement) -> None:
+        m = measurement
+        s = m.stats
+        values = (
+            m.device, m.fingerprint_id, m.backend, m.model_id, m.scope, m.layer_index, m.layer_key,
+            m.layer_name, m.metric, m.mode, m.batch_size, float(m.value),
+            s.median if s else None, s.mean if s else None, s.std if s else None, s.iqr if s else None,
+            s.ci_low if s else None, s.ci_high if s else None, s.n if s else None,
+            json.dumps(list(s.samples)) if s else None,
+            m.source, json.dumps(m.extra, sort_keys=True, default=str), m.created_at,
+        )  # fmt: skip
+        with self._lock, self._conn:
+            self._conn.execute(
+                """INSERT OR REPLACE INTO measurements (device, fingerprint_id, backend, model_id, scope,
+                   layer_index, layer_key, layer_name, metric, mode, batch_size, value, median, mean, std,
+                   iqr, ci_low, ci_high, n, samples_json, source, extra_json, created_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                values,
+            )
+
+    def has(self, measurement_identity: tuple[Any, ...]) -> bool:
+        where = " AND ".join(f"{c} = ?" for c in _IDENTITY_COLUMNS)
+        row = self._conn.execute(f"SELECT 1 FROM measurements WHERE {where} LIMIT 1", measurement_identity)
+        return row.fetchone() is not None
+
+    def _where(self, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            if name not in _FILTER_COLUMNS:
+                raise ValueError(f"unknown store filter {name!r}; expected one of {sorted(_FILTER_COLUMNS)}")
+            if isinstance(value, (list, tuple, set, frozenset)):
+                clauses.append(f"{name} IN ({','.join('?' * len(value))})")
+                args.extend(value)
+            else:
+                clauses.append(f"{name} = ?")
+                args.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def query(self, **filters: Any) -> list[Measurement]:
+        where, args = self._where(filters)
+        cur = self._conn.execute(
+            "SELECT device, fingerprint_id, backend, model_id, scope, layer_index, layer_key, layer_name,"
+            " metric, mode, batch_size, value, median, mean, std, iqr, ci_low, ci_high, n, samples_json,"
+            f" source, extra_json, created_at FROM measurements{where} ORDER BY id",
+            args,
+        )
+        out = []
+        for r in cur.fetchall():
+            stats = None
+            if r[12] is not None:
+                stats = Stats(
+                    median=r[12], mean=r[13], std=r[14], iqr=r[15], ci_low=r[16], ci_high=r[17], n=r[18],
+                    samples=tuple(json.loads(r[19] or "[]")),
+                )  # fmt: skip
+            out.append(
+                Measurement(
+                    device=r[0], fingerprint_id=r[1], backend=r[2], model_id=r[3], scope=r[4],
+                    layer_index=r[5], layer_key=r[6], layer_name=r[7], metric=r[8], mode=r[9],
+                    batch_size=r[10], value=r[11], stats=stats, source=r[20], extra=json.loads(r[21]),
+                    created_at=r[22],
+                )  # fmt: skip
+            )
+        return out
+
+    def delete(self, **filters: Any) -> int:
+        where, args = self._where(filters)
+        with self._lock, self._conn:
+            return self._conn.execute(f"DELETE FROM measurements{where}", args).rowcount
