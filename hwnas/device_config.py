@@ -98,6 +98,11 @@ def _fail(src: str, fld: str, expected: str, got: Any) -> ConfigError:
 
 def _number(src: str, fld: str, value: Any, *, lo: float | None = None, hi: float | None = None,
             integer: bool = False, expected: str | None = None) -> float | int:  # fmt: skip
+    if isinstance(value, str):  # PyYAML reads 9.6e10 (no sign in the exponent) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if integer:
         ok = ok and float(value).is_integer()
