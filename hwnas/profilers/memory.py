@@ -1,10 +1,11 @@
 """Peak memory of a model run, measured in a child process so that running out of memory is survivable.
 
 The parent starts ``python -m hwnas.profilers.memory <job.json>``. The child (optionally under an
-``RLIMIT_AS`` cap) imports the target function, resets the peak-RSS mark and notes the RSS after the imports (the baseline),
-runs the target and reports the peak RSS (VmHWM) again; the difference is what the model itself needed
-(weights, activations, runtime arenas). A child that raises, is killed or times out becomes a
-:class:`~hwnas.errors.MeasurementError` in the parent, which carries on with the next job.
+``RLIMIT_AS`` cap) imports the target function, resets the peak-RSS mark, notes the RSS after the
+imports (the baseline), runs the target and reports the peak RSS (VmHWM) again; the difference is
+what the model itself needed (weights, activations, runtime arenas). A child that raises, is killed
+or times out becomes a :class:`~hwnas.errors.MeasurementError` in the parent, which carries on with
+the next job.
 """
 
 from __future__ import annotations
