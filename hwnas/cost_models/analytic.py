@@ -94,10 +94,14 @@ class RooflineModel(CostModel):
 
     kind = "roofline"
 
-    def __init__(self, peak_flops: float | None = None, memory_bandwidth_bytes_s: float | None = None,
-                 flops_column: str | int = "flops",
-                 bytes_columns: tuple[str | int, ...] = ("activation_bytes", "weight_bytes"),
-                 calibrate: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        peak_flops: float | None = None,
+        memory_bandwidth_bytes_s: float | None = None,
+        flops_column: str | int = "flops",
+        bytes_columns: tuple[str | int, ...] = ("activation_bytes", "weight_bytes"),
+        calibrate: bool = False,
+    ) -> None:
         self.peak_flops = peak_flops
         self.memory_bandwidth_bytes_s = memory_bandwidth_bytes_s
         self.flops_column = flops_column
@@ -112,7 +116,9 @@ class RooflineModel(CostModel):
                 f"device config {config.name!r} has no peak_flops / memory_bandwidth_bytes_s",
                 hint=f"add both fields to {config.source_path or 'the device YAML'} for roofline estimates",
             )
-        return cls(peak_flops=config.peak_flops, memory_bandwidth_bytes_s=config.memory_bandwidth_bytes_s, **kwargs)
+        return cls(
+            peak_flops=config.peak_flops, memory_bandwidth_bytes_s=config.memory_bandwidth_bytes_s, **kwargs
+        )
 
     def _check_params(self) -> None:
         for name in ("peak_flops", "memory_bandwidth_bytes_s"):

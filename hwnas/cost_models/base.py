@@ -67,8 +67,13 @@ def apply_residual_band(point: np.ndarray, band: dict[str, Any]) -> tuple[np.nda
     return np.minimum(lo, point), np.maximum(hi, point)
 
 
-def prob_below(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float | np.ndarray,
-               coverage: float = DEFAULT_COVERAGE) -> np.ndarray:  # fmt: skip
+def prob_below(
+    point: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    budget: float | np.ndarray,
+    coverage: float = DEFAULT_COVERAGE,
+) -> np.ndarray:
     """P(cost <= budget) reading the band [lo, hi] as a normal's central ``coverage`` interval.
 
     The band's width sets sigma (``(hi - lo) / (2 z)``); a zero-width band gives an indicator.
@@ -94,7 +99,9 @@ class CostModel(RegressorMixin, BaseEstimator):
     kind: ClassVar[str] = "base"
 
     # -- intervals -----------------------------------------------------------------------------
-    def _fit_band(self, y: np.ndarray, y_pred_heldout: np.ndarray, coverage: float = DEFAULT_COVERAGE) -> None:
+    def _fit_band(
+        self, y: np.ndarray, y_pred_heldout: np.ndarray, coverage: float = DEFAULT_COVERAGE
+    ) -> None:
         """Keep residual quantiles (from held-out or cross-validated predictions) for the default band."""
         self.residual_band_ = relative_residual_quantiles(y, y_pred_heldout, coverage)
 

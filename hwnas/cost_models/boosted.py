@@ -35,7 +35,9 @@ def _xgboost() -> Any:
     try:
         import xgboost
     except ImportError as exc:  # pragma: no cover - xgboost is installed in dev
-        raise InputError("backend 'xgboost' needs the xgboost package", hint="pip install 'hwnas[xgboost]'") from exc
+        raise InputError(
+            "backend 'xgboost' needs the xgboost package", hint="pip install 'hwnas[xgboost]'"
+        ) from exc
     return xgboost
 
 
@@ -60,10 +62,18 @@ class BoostedCostModel(CostModel):
     interval_kind = "quantile"
     kind = "boosted"
 
-    def __init__(self, backend: str = "sklearn", n_estimators: int = 300, learning_rate: float = 0.05,
-                 max_depth: int = 4, group_column: str | int | None = None, min_group_size: int = 20,
-                 log_target: str | bool = "auto", quantiles: tuple[float, float] | None = (0.05, 0.95),
-                 random_state: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend: str = "sklearn",
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        max_depth: int = 4,
+        group_column: str | int | None = None,
+        min_group_size: int = 20,
+        log_target: str | bool = "auto",
+        quantiles: tuple[float, float] | None = (0.05, 0.95),
+        random_state: int = 0,
+    ) -> None:
         self.backend = backend
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -81,16 +91,28 @@ class BoostedCostModel(CostModel):
             if alpha is not None:
                 kw["alpha"] = alpha
             return GradientBoostingRegressor(
-                n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
-                subsample=1.0, random_state=self.random_state, **kw,
-            )  # fmt: skip
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                max_depth=self.max_depth,
+                subsample=1.0,
+                random_state=self.random_state,
+                **kw,
+            )
         xgb = _xgboost()
-        kw = {"objective": "reg:squarederror"} if loss == "squared_error" else {
-            "objective": "reg:quantileerror", "quantile_alpha": alpha}  # fmt: skip
+        kw = (
+            {"objective": "reg:squarederror"}
+            if loss == "squared_error"
+            else {"objective": "reg:quantileerror", "quantile_alpha": alpha}
+        )
         return xgb.XGBRegressor(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
-            random_state=self.random_state, n_jobs=1, tree_method="hist", **kw,
-        )  # fmt: skip
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            random_state=self.random_state,
+            n_jobs=1,
+            tree_method="hist",
+            **kw,
+        )
 
     def _fit_set(self, X: np.ndarray, z: np.ndarray) -> dict[str, Any]:
         models = {"point": self._make("squared_error").fit(X, z)}
@@ -104,7 +126,9 @@ class BoostedCostModel(CostModel):
             return None
         if isinstance(self.group_column, (int, np.integer)):
             if not 0 <= self.group_column < self.n_features_in_:
-                raise ValueError(f"group_column {self.group_column} out of range for {self.n_features_in_} features")
+                raise ValueError(
+                    f"group_column {self.group_column} out of range for {self.n_features_in_} features"
+                )
             return int(self.group_column)
         names = list(getattr(self, "feature_names_in_", []))
         if self.group_column not in names:
@@ -175,7 +199,9 @@ class BoostedCostModel(CostModel):
     def to_payload(self) -> dict[str, Any]:
         """The fitted ensembles as JSON-able data (see the module docstring)."""
         check_is_fitted(self)
-        names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])]
+        names = [
+            str(n) for n in getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
+        ]
         groups = {}
         for g, models in self.models_.items():
             groups[str(g)] = {part: _model_payload(m) for part, m in models.items()}
@@ -194,12 +220,21 @@ def _model_payload(model: Any) -> dict[str, Any]:
         trees = []
         for est in model.estimators_[:, 0]:
             t = est.tree_
-            trees.append({
-                "left": t.children_left.tolist(), "right": t.children_right.tolist(),
-                "feature": t.feature.tolist(), "threshold": t.threshold.tolist(),
-                "value": t.value[:, 0, 0].tolist(),
-            })  # fmt: skip
-        return {"type": "sklearn-gbr", "init": init, "learning_rate": float(model.learning_rate), "trees": trees}
+            trees.append(
+                {
+                    "left": t.children_left.tolist(),
+                    "right": t.children_right.tolist(),
+                    "feature": t.feature.tolist(),
+                    "threshold": t.threshold.tolist(),
+                    "value": t.value[:, 0, 0].tolist(),
+                }
+            )
+        return {
+            "type": "sklearn-gbr",
+            "init": init,
+            "learning_rate": float(model.learning_rate),
+            "trees": trees,
+        }
     raw = model.get_booster().save_raw(raw_format="json")
     return {"type": "xgboost-json", "model": bytes(raw).decode("utf-8")}
 
@@ -241,8 +276,9 @@ def _eval_model(payload: dict[str, Any], X: np.ndarray, cache: dict[int, Any] | 
     raise InputError(f"unknown boosted model payload type {payload['type']!r}")
 
 
-def payload_predict(payload: dict[str, Any], X: np.ndarray, part: str = "point",
-                    cache: dict[int, Any] | None = None) -> np.ndarray:  # fmt: skip
+def payload_predict(
+    payload: dict[str, Any], X: np.ndarray, part: str = "point", cache: dict[int, Any] | None = None
+) -> np.ndarray:
     """Evaluate an exported boosted model on a numeric matrix (columns = ``payload['feature_names']``)."""
     X = np.asarray(X, float)
     out = np.empty(X.shape[0])

@@ -43,8 +43,14 @@ class LinearCostModel(CostModel):
 
     kind = "linear"
 
-    def __init__(self, fit_intercept: bool = True, alpha: float = 0.0, positive: bool = False, cv: int = 10,
-                 random_state: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        fit_intercept: bool = True,
+        alpha: float = 0.0,
+        positive: bool = False,
+        cv: int = 10,
+        random_state: int = 0,
+    ) -> None:
         self.fit_intercept = fit_intercept
         self.alpha = alpha
         self.positive = positive
@@ -87,5 +93,7 @@ class LinearCostModel(CostModel):
     def to_payload(self) -> dict[str, Any]:
         """Coefficients as plain data (for cost-table export)."""
         check_is_fitted(self)
-        names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])]
+        names = [
+            str(n) for n in getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
+        ]
         return {"coef": self.coef_.tolist(), "intercept": self.intercept_, "feature_names": names}

@@ -42,7 +42,9 @@ class LUTCostModel(CostModel):
     interval_kind = "measured-spread"
     kind = "lut"
 
-    def __init__(self, statistic: str = "median", fallback: Any = None, key_column: str = "layer_key") -> None:
+    def __init__(
+        self, statistic: str = "median", fallback: Any = None, key_column: str = "layer_key"
+    ) -> None:
         self.statistic = statistic
         self.fallback = fallback
         self.key_column = key_column
@@ -55,10 +57,12 @@ class LUTCostModel(CostModel):
             rest = X.drop(columns=[self.key_column])
             feats = None
             if rest.shape[1]:
+                # Validated here; the fallback gets the DataFrame itself so it can pick columns by name.
                 if fitting:
-                    feats, y = validate_Xy(self, rest, y)
+                    _, y = validate_Xy(self, rest, y)
                 else:
-                    feats = validate_X(self, rest, reset=False)
+                    validate_X(self, rest, reset=False)
+                feats = rest.reset_index(drop=True)
             elif fitting:
                 self.n_features_in_ = 1
             return keys, feats, (np.asarray(y, float) if y is not None else None)
@@ -134,10 +138,11 @@ class LUTCostModel(CostModel):
                 )
             miss = ~hit
             fb = self.fallback_
-            fp = fb.predict(feats[miss])
+            sub = feats[miss] if isinstance(feats, np.ndarray) else feats.loc[miss]
+            fp = fb.predict(sub)
             point[miss] = fp
             if hasattr(fb, "predict_interval"):
-                flo, fhi = fb.predict_interval(feats[miss])
+                flo, fhi = fb.predict_interval(sub)
             else:
                 flo, fhi = fp, fp
             lo[miss], hi[miss] = flo, fhi

@@ -1,0 +1,312 @@
+"""Fit, validate and evaluate cost models on store data or tabular files; what `hwnas fit`/`evaluate` run.
+
+Per-layer fitting: the estimator learns layer cost from LayerSpec features (or layer keys, for the LUT);
+a model's cost is the sum over its layers, then an affine overhead ``a + b · Σ`` fitted on whole-model
+measurements of the training architectures. Validation holds out whole architectures (by ``model_id``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwnas.cost_models import metrics
+from hwnas.cost_models.data import TrainingData, layer_design, split_by_model
+from hwnas.cost_models.export import CostTable, build_cost_table
+from hwnas.errors import InputError
+
+ESTIMATOR_NAMES = ("lut", "boosted", "xgboost", "linear", "flops", "roofline")
+
+
+def make_estimator(
+    name: str,
+    *,
+    fallback: str | None = None,
+    seed: int = 0,
+    device_config: Any = None,
+    n_estimators: int = 300,
+) -> Any:
+    """An unfitted estimator by CLI name (``lut`` takes an optional ``fallback`` name)."""
+    from hwnas.cost_models.analytic import FlopsProportionalModel, RooflineModel
+    from hwnas.cost_models.boosted import BoostedCostModel
+    from hwnas.cost_models.linear import LinearCostModel
+    from hwnas.cost_models.lut import LUTCostModel
+
+    if name == "lut":
+        fb = make_estimator(fallback, seed=seed, device_config=device_config) if fallback else None
+        return LUTCostModel(fallback=fb)
+    if name in ("boosted", "xgboost"):
+        return BoostedCostModel(
+            backend="xgboost" if name == "xgboost" else "sklearn",
+            n_estimators=n_estimators,
+            group_column="op_code",
+            random_state=seed,
+        )
+    if name == "linear":
+        return LinearCostModel(random_state=seed)
+    if name == "flops":
+        return FlopsProportionalModel()
+    if name == "roofline":
+        if device_config is None:
+            raise InputError("the roofline model needs a device config", hint="pass --device NAME")
+        return RooflineModel.from_device_config(device_config, calibrate=True)
+    raise InputError(f"unknown cost model {name!r}", hint=f"choose one of {', '.join(ESTIMATOR_NAMES)}")
+
+
+def _is_lut(est: Any) -> bool:
+    from hwnas.cost_models.lut import LUTCostModel
+
+    return isinstance(est, LUTCostModel)
+
+
+def fit_layerwise(estimator: Any, data: TrainingData, overhead: bool = True) -> Any:
+    """Fit on layer rows, then the model overhead on architectures measured whole (if >= 2)."""
+    if data.layers.empty:
+        raise InputError(
+            "no layer-scope measurements to fit a per-layer cost model on",
+            hint="profile with per-layer timing (hwnas profile --per-layer)",
+        )
+    lut = _is_lut(estimator)
+    X = layer_design(data.layers, with_key=lut)
+    y = data.layers["value"].to_numpy(float)
+    if lut:
+        estimator.fit(X, y, y_lo=data.layers["lo"].to_numpy(float), y_hi=data.layers["hi"].to_numpy(float))
+    else:
+        estimator.fit(X, y)
+    whole = data.models.set_index("model_id")["value"]
+    rows = data.layers[data.layers["model_id"].isin(whole.index)]
+    if overhead and rows["model_id"].nunique() >= 2:
+        estimator.fit_overhead(layer_design(rows, with_key=lut), rows["model_id"].to_numpy(), whole.to_dict())
+    return estimator
+
+
+def table_from_fit(
+    estimator: Any,
+    data: TrainingData,
+    validation: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> CostTable:
+    return build_cost_table(
+        estimator,
+        metric=data.metric,
+        input_kind="layers",
+        layer_rows=data.layers,
+        fingerprint=data.fingerprint,
+        device=data.device,
+        n_fit=data.summary(),
+        validation=validation,
+        fit_model_ids=data.model_ids,
+        extra={"mode": data.mode, **(extra or {})},
+    )
+
+
+def predict_models_table(table: CostTable, data: TrainingData) -> pd.DataFrame:
+    """Per architecture of ``data``: predicted (table) and measured whole-model cost."""
+    if data.layers.empty:
+        raise InputError("no layer lists in the data: a model's prediction needs its layers")
+    per = table.predict_layers(layer_design(data.layers, with_key=True))
+    frame = pd.DataFrame(
+        {
+            "model_id": data.layers["model_id"].to_numpy(),
+            "value": per["value"].to_numpy(),
+            "lo": per["lo"].to_numpy(),
+            "hi": per["hi"].to_numpy(),
+            "from_table": (per["source"] == "table").to_numpy(),
+        }
+    )
+    agg = frame.groupby("model_id", sort=False).agg(
+        layer_sum=("value", "sum"),
+        lo_sum=("lo", "sum"),
+        hi_sum=("hi", "sum"),
+        n_layers=("value", "size"),
+        n_from_table=("from_table", "sum"),
+    )
+    oh = table.meta.get("overhead")
+    pred = oh["intercept"] + oh["slope"] * agg["layer_sum"] if oh else agg["layer_sum"]
+    out = agg.assign(predicted=pred).reset_index()
+    band = table.meta.get("model_band")
+    if band:
+        from hwnas.cost_models.base import apply_residual_band
+
+        lo, hi = apply_residual_band(out["predicted"].to_numpy(), band)
+        out["lo"], out["hi"] = lo, hi
+    else:
+        out["lo"], out["hi"] = out["lo_sum"], out["hi_sum"]
+    measured = data.models.set_index("model_id")["value"]
+    out["measured"] = out["model_id"].map(measured)
+    return out.drop(columns=["lo_sum", "hi_sum"])
+
+
+def layer_report(table: CostTable, data: TrainingData) -> dict[str, Any]:
+    """Per-layer errors (measured layer cost vs the table's prediction)."""
+    per = table.predict_layers(layer_design(data.layers, with_key=True))
+    return metrics.report(data.layers["value"].to_numpy(float), per["value"].to_numpy(float))
+
+
+def fit_with_validation(
+    name: str,
+    data: TrainingData,
+    *,
+    test_size: float = 0.2,
+    seed: int = 0,
+    fallback: str | None = None,
+    device_config: Any = None,
+    refit: bool = True,
+    n_estimators: int = 300,
+) -> tuple[CostTable, dict[str, Any]]:
+    """Hold out ``test_size`` of the architectures, fit on the rest, score, then refit on everything.
+
+    The table carries the held-out scores (``validation``) and, with ``refit``, the model fitted on all
+    data (its ``fit_model_ids`` then list every architecture; `hwnas evaluate` on new ones stays honest).
+    """
+    kw = {"fallback": fallback, "seed": seed, "device_config": device_config, "n_estimators": n_estimators}
+    validation: dict[str, Any] = {}
+    n_whole = len(data.models)
+    if n_whole >= 4:
+        train, test = split_by_model(data, test_size, seed)
+        est = fit_layerwise(make_estimator(name, **kw), train)
+        tmp = table_from_fit(est, train)
+        try:
+            frame = predict_models_table(tmp, test).dropna(subset=["measured"])
+            validation["model"] = metrics.report(frame["measured"], frame["predicted"])
+        except InputError as exc:  # e.g. a LUT without fallback meeting unseen layers
+            validation["model_error"] = exc.message
+        try:
+            validation["layer"] = layer_report(tmp, test)
+        except InputError as exc:
+            validation["layer_error"] = exc.message
+        validation["split"] = {
+            "by": "model_id",
+            "test_size": test_size,
+            "seed": seed,
+            "n_train_models": len(train.model_ids),
+            "n_test_models": len(test.model_ids),
+        }
+        if not refit:
+            return table_from_fit(est, train, validation), validation
+    est = fit_layerwise(make_estimator(name, **kw), data)
+    return table_from_fit(est, data, validation), validation
+
+
+def evaluate(
+    table: CostTable, data: TrainingData, include_fitted: bool = False
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score a table on architectures it was not fitted on (all of ``data`` with ``include_fitted``)."""
+    seen = set(table.meta.get("fit_model_ids") or [])
+    if not include_fitted:
+        data = data.subset([m for m in data.model_ids if m not in seen])
+    if not data.model_ids:
+        raise InputError(
+            "no architectures left to evaluate: every measured model was used to fit this table",
+            hint="profile more architectures, or pass --include-fitted (scores are then optimistic)",
+        )
+    frame = predict_models_table(table, data).dropna(subset=["measured"])
+    report: dict[str, Any] = {"n_models": int(len(frame)), "held_out": not include_fitted}
+    if len(frame):
+        report["model"] = metrics.report(frame["measured"], frame["predicted"])
+        inside = (frame["measured"] >= frame["lo"]) & (frame["measured"] <= frame["hi"])
+        report["model"]["interval_coverage"] = float(inside.mean())
+    report["layer"] = layer_report(table, data)
+    return report, frame
+
+
+def plot_predicted_vs_measured(
+    frame: pd.DataFrame, path: str | Path, title: str = "", unit: str = "ms"
+) -> Path:
+    """Scatter of predicted vs measured whole-model cost with the y = x line and ±10 % bands (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m, p = frame["measured"].to_numpy(float), frame["predicted"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    lo_b, hi_b = float(min(m.min(), p.min())) * 0.95, float(max(m.max(), p.max())) * 1.05
+    xs = np.linspace(lo_b, hi_b, 50)
+    ax.plot(xs, xs, "k-", lw=1, label="y = x")
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="0.85", label="±10 %")
+    if {"lo", "hi"} <= set(frame.columns):
+        ax.errorbar(
+            m,
+            p,
+            yerr=[np.maximum(p - frame["lo"], 0), np.maximum(frame["hi"] - p, 0)],
+            fmt="none",
+            ecolor="tab:blue",
+            alpha=0.25,
+            lw=0.8,
+        )
+    ax.scatter(m, p, s=12, color="tab:blue", label="architectures")
+    ax.set_xlabel(f"measured ({unit})")
+    ax.set_ylabel(f"predicted ({unit})")
+    ax.set_xlim(lo_b, hi_b)
+    ax.set_ylim(lo_b, hi_b)
+    ax.set_title(title or "predicted vs measured")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --- tabular (rows = architectures) ----------------------------------------------------------------------
+
+
+def fit_tabular(
+    name: str,
+    features: pd.DataFrame,
+    y: np.ndarray,
+    ids: list[str],
+    *,
+    test_size: float = 0.2,
+    seed: int = 0,
+    metric: str = "",
+    featurizer: str = "",
+    source: str = "",
+    n_estimators: int = 300,
+) -> tuple[CostTable, dict[str, Any]]:
+    """Fit a linear or boosted model on featurised architecture rows; hold out rows (= architectures)."""
+    if name not in ("linear", "boosted", "xgboost", "flops"):
+        raise InputError(f"model {name!r} does not fit tabular rows", hint="use linear, boosted or xgboost")
+    if len(y) < 4:
+        raise InputError(f"need >= 4 rows to fit and validate, got {len(y)}")
+
+    def make() -> Any:
+        est = make_estimator(name, seed=seed, n_estimators=n_estimators)
+        if hasattr(est, "group_column"):
+            est.set_params(group_column=None)
+        return est
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    n_test = max(1, int(round(test_size * len(y))))
+    test, train = order[:n_test], order[n_test:]
+    est = make().fit(features.iloc[train], y[train])
+    pred = est.predict(features.iloc[test])
+    validation = {
+        "model": metrics.report(y[test], pred),
+        "split": {
+            "by": "row (architecture)",
+            "test_size": test_size,
+            "seed": seed,
+            "n_train": int(len(train)),
+            "n_test": int(len(test)),
+        },
+    }
+    if hasattr(est, "cv_rmspe_"):
+        validation["cv_rmspe_pct"] = est.cv_rmspe_
+    final = make().fit(features, y)
+    table = build_cost_table(
+        final,
+        metric=metric,
+        input_kind="tabular",
+        n_fit={"rows": int(len(y)), "features": list(features.columns)},
+        validation=validation,
+        fit_model_ids=[str(i) for i in ids],
+        extra={"featurizer": featurizer, "source": source},
+    )
+    return table, validation
