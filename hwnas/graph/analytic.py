@@ -72,7 +72,9 @@ def layer_macs_params(spec: LayerSpec) -> tuple[int, int, int]:
 def fill_costs(spec: LayerSpec) -> LayerSpec:
     """Return ``spec`` with macs, flops, params, weight_bytes and activation_bytes computed."""
     macs, flops, params = layer_macs_params(spec)
-    act = _numel(spec.input_shape) + _numel(spec.output_shape) + sum(_numel(s) for s in spec.extra_input_shapes)
+    act = (
+        _numel(spec.input_shape) + _numel(spec.output_shape) + sum(_numel(s) for s in spec.extra_input_shapes)
+    )
     return replace(
         spec,
         macs=int(macs),

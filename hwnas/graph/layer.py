@@ -16,11 +16,15 @@ CONV_OPS = frozenset({"conv2d"})
 DENSE_OPS = frozenset({"linear", "matmul"})
 POOL_OPS = frozenset({"maxpool2d", "avgpool2d", "global_avgpool"})
 NORM_OPS = frozenset({"batchnorm"})
-ACTIVATION_OPS = frozenset({"relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh", "softmax"})
+ACTIVATION_OPS = frozenset(
+    {"relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh", "softmax"}
+)
 ELEMENTWISE_OPS = frozenset({"add", "mul"})
 SHAPE_OPS = frozenset({"concat", "flatten", "reshape", "identity", "dropout", "pad", "zero"})
 COMPOSITE_OPS = frozenset({"se"})
-KNOWN_OPS = CONV_OPS | DENSE_OPS | POOL_OPS | NORM_OPS | ACTIVATION_OPS | ELEMENTWISE_OPS | SHAPE_OPS | COMPOSITE_OPS
+KNOWN_OPS = (
+    CONV_OPS | DENSE_OPS | POOL_OPS | NORM_OPS | ACTIVATION_OPS | ELEMENTWISE_OPS | SHAPE_OPS | COMPOSITE_OPS
+)
 UNKNOWN_OP = "unknown"
 
 Shape = tuple[int, ...]
