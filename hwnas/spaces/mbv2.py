@@ -27,7 +27,7 @@ Arch strings list the 22 block tokens joined by ``-`` (``k3e1-k3e6-skip-...-k3e6
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import InputError
-from hwnas.graph.layer import ModelSpec
+from hwnas.graph.layer import LayerSpec, ModelSpec, make_layer
 
 # (out channels, number of blocks, first stride) per stage
 STAGES: tuple[tuple[int, int, int], ...] = (
@@ -298,29 +298,153 @@ class MBV2Space:
         )
         return MBV2Net(stem, nn.Sequential(*blocks), head, classifier)
 
-    def layers(self, arch: str, batch_size: int = 1) -> ModelSpec:
+    def layers(self, arch: str, batch_size: int = 1, method: str = "analytic") -> ModelSpec:
         """Per-layer LayerSpecs of ``arch``, each with attr ``block`` (0..21, or "stem"/"head").
 
-        Skipped blocks contribute no layers. Layer names are the module names in ``build(arch)``.
+        Layer names are the module names in ``build(arch)``; a skipped block is one ``identity`` layer.
+        ``method="analytic"`` computes the shapes from the structure (milliseconds, for searches that
+        cost thousands of archs); ``method="trace"`` builds the network and runs ``extract_layers`` on it.
+        Both give identical lists (tested).
         """
-        from dataclasses import replace
-
+        if method == "analytic":
+            layers = self._analytic_layers(self.decode(arch), int(batch_size))
+            return ModelSpec(
+                name=f"mbv2:{self.encode(self.decode(arch))}",
+                input_shape=(int(batch_size), *self.input_shape),
+                layers=layers,
+                source="mbv2-analytic",
+            )
+        if method != "trace":
+            raise InputError(f"unknown layers method {method!r}", hint="use 'analytic' or 'trace'")
         from hwnas.graph.from_torch import extract_layers
 
         net = self.build(arch)
         shape = (int(batch_size), *self.input_shape)
-        spec = extract_layers(net, shape, name=f"mbv2:{arch}")
-        tagged = []
-        for layer in spec.layers:
-            attrs = dict(layer.attrs)
-            attrs["block"] = _block_of(layer.name)
-            tagged.append(replace(layer, attrs=tuple(sorted(attrs.items(), key=lambda kv: kv[0]))))
-        spec.layers = tagged
+        spec = extract_layers(net, shape, name=f"mbv2:{self.encode(self.decode(arch))}")
+        spec.layers = [_with_block(layer, _block_of(layer.name)) for layer in spec.layers]
         return spec
+
+    def _analytic_layers(self, choices: list[BlockChoice], n: int) -> list[LayerSpec]:
+        act = self.activation
+        out: list[LayerSpec] = []
+        hw = self.resolution
+
+        def conv(name: str, block: int | str, cin: int, cout: int, k: int, s: int, groups: int = 1) -> None:
+            nonlocal hw
+            h_out = (hw + 2 * (k // 2) - k) // s + 1
+            spec = make_layer(
+                "conv2d",
+                (n, cin, hw, hw),
+                (n, cout, h_out, h_out),
+                name=name,
+                in_channels=cin,
+                out_channels=cout,
+                kernel=k,
+                stride=s,
+                padding=k // 2,
+                dilation=1,
+                groups=groups,
+                bias=False,
+            )
+            hw = h_out
+            out.append(_with_block(spec, block))
+
+        def same(op: str, name: str, block: int | str, c: int, **kw: Any) -> None:
+            shape = (n, c, hw, hw)
+            out.append(_with_block(make_layer(op, shape, shape, name=name, **kw), block))
+
+        def conv_bn(
+            prefix: str,
+            block: int | str,
+            start: int,
+            cin: int,
+            cout: int,
+            k: int,
+            s: int,
+            groups: int,
+            with_act: bool = True,
+        ) -> int:
+            conv(f"{prefix}.{start}", block, cin, cout, k, s, groups)
+            same("batchnorm", f"{prefix}.{start + 1}", block, cout, in_channels=cout)
+            if with_act:
+                same(act, f"{prefix}.{start + 2}", block, cout)
+            return start + (3 if with_act else 2)
+
+        stem_c = self.blocks[0].in_channels
+        conv_bn("stem", "stem", 0, 3, stem_c, 3, 2, 1)
+        adds = 0
+        for info, ch in zip(self.blocks, choices, strict=True):
+            b = info.index
+            if ch.skip:
+                same("identity", f"blocks.{b}", b, info.in_channels)
+                continue
+            mid = info.in_channels * ch.expansion
+            prefix = f"blocks.{b}.conv"
+            hw_in = hw
+            j = 0
+            if ch.expansion != 1:
+                j = conv_bn(prefix, b, j, info.in_channels, mid, 1, 1, 1)
+            j = conv_bn(prefix, b, j, mid, mid, ch.kernel, info.stride, mid)
+            if ch.se_ratio:
+                sq = max(1, int(mid * ch.se_ratio))
+                same(
+                    "se",
+                    f"{prefix}.{j}",
+                    b,
+                    mid,
+                    in_channels=mid,
+                    out_channels=mid,
+                    se_ratio=sq / mid,
+                    bias=True,
+                    attrs={"squeeze_channels": sq, "gate": "sigmoid"},
+                )
+                j += 1
+            conv_bn(prefix, b, j, mid, info.out_channels, 1, 1, 1, with_act=False)
+            if info.stride == 1 and info.in_channels == info.out_channels:
+                x = (n, info.in_channels, hw_in, hw_in)
+                name = f"blocks.{b}.add" + (f"_{adds}" if adds else "")
+                out.append(_with_block(make_layer("add", x, x, name=name, extra_input_shapes=(x,)), b))
+                adds += 1
+        head_c = make_divisible(1280 * max(1.0, self.width))
+        conv_bn("head", "head", 0, self.blocks[-1].out_channels, head_c, 1, 1, 1)
+        pooled = (n, head_c, 1, 1)
+        out.append(
+            _with_block(
+                make_layer("global_avgpool", (n, head_c, hw, hw), pooled, name="classifier.0"), "head"
+            )
+        )
+        flat = (n, head_c)
+        out.append(
+            _with_block(
+                make_layer("flatten", pooled, flat, name="classifier.1", attrs={"start_dim": 1}), "head"
+            )
+        )
+        out.append(_with_block(make_layer("dropout", flat, flat, name="classifier.2"), "head"))
+        out.append(
+            _with_block(
+                make_layer(
+                    "linear",
+                    flat,
+                    (n, self.num_classes),
+                    name="classifier.3",
+                    in_channels=head_c,
+                    out_channels=self.num_classes,
+                    bias=True,
+                ),
+                "head",
+            )
+        )
+        return out
+
+
+def _with_block(layer: LayerSpec, block: int | str) -> LayerSpec:
+    attrs = dict(layer.attrs)
+    attrs["block"] = block
+    return replace(layer, attrs=tuple(sorted(attrs.items(), key=lambda kv: kv[0])))
 
 
 class MBV2Net(nn.Module):
-    """stem → blocks → head → classifier; residual adds are named ``blocks_<i>_add`` by fx."""
+    """stem → blocks → head → classifier (extract_layers names residual adds ``blocks.<i>.add_<k>``)."""
 
     def __init__(
         self, stem: nn.Module, blocks: nn.Sequential, head: nn.Module, classifier: nn.Module
