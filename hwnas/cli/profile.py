@@ -1,0 +1,144 @@
+"""`hwnas profile`: measure a model on a device, per layer and whole, into the store (and a CSV)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import typer
+
+from hwnas.cli._common import (
+    JSON_OPTION,
+    STORE_OPTION,
+    err,
+    fmt,
+    open_store,
+    out,
+    print_json,
+    progress,
+    table,
+)
+
+_TOP = 12
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("profile")
+    def profile(
+        device: str = typer.Option("local-cpu", "--device", "-d", help="Device config name or YAML path."),
+        model: str = typer.Option(
+            ..., "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch>."
+        ),
+        per_layer: bool = typer.Option(
+            True, "--per-layer/--no-per-layer", help="Time each layer in isolation."
+        ),
+        whole_model: bool = typer.Option(
+            True,
+            "--whole-model/--no-whole-model",
+            help="Time the whole model (plus peak memory and energy where readable).",
+        ),
+        train_step: bool = typer.Option(
+            False, "--train-step", help="Also time forward + backward (torch-cpu devices)."
+        ),
+        resume: bool = typer.Option(
+            True, "--resume/--no-resume", help="Skip what the store already holds for this set-up (default)."
+        ),
+        force: bool = typer.Option(False, "--force", help="Re-measure everything (same as --no-resume)."),
+        memory: bool = typer.Option(
+            True, "--memory/--no-memory", help="Measure peak memory in a child process."
+        ),
+        store_path: Path | None = STORE_OPTION,
+        csv: Path | None = typer.Option(
+            None, "--csv", help="Also write the per-layer table to this CSV file."
+        ),
+        json_out: bool = JSON_OPTION,
+        batch_size: int | None = typer.Option(
+            None, "--batch-size", "-b", min=1, help="Batch size (default: the device config's)."
+        ),
+        threads: int | None = typer.Option(
+            None, "--threads", "-t", min=1, help="Threads (default: the device config's)."
+        ),
+        input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
+        from hwnas.device_config import load_device
+        from hwnas.graph.models import parse_input_shape, resolve_model
+        from hwnas.profilers.registry import get_profiler
+        from hwnas.profilers.report import layer_table, model_summary
+
+        config = load_device(device)
+        profiler = get_profiler(config, threads=threads)
+        batch = batch_size or config.batch_size
+        with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
+            resolved = resolve_model(model, parse_input_shape(input_shape), batch_size=batch)
+        modes = ("inference", "train_step") if train_step else ("inference",)
+        with open_store(store_path) as store:
+            with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
+                result = profiler.profile(
+                    resolved, store, per_layer=per_layer, whole_model=whole_model, modes=modes,
+                    force=force or not resume, memory=memory,
+                    progress=lambda e: advance(1, description=_short(e.description), total=e.total),
+                )  # fmt: skip
+            key = dict(device=config.name, model_id=resolved.model_id, fingerprint_id=result.fingerprint_id,
+                       batch_size=result.batch_size, backend=profiler.backend)  # fmt: skip
+            layers = layer_table(store, **key)
+            summary = model_summary(store, **key)
+        if csv is not None:
+            csv.parent.mkdir(parents=True, exist_ok=True)
+            layers.to_csv(csv, index=False)
+        if json_out:
+            totals = {"name": resolved.name, **resolved.spec.totals()}
+            print_json({"result": result.to_dict(), "model": totals,
+                        "summary": summary, "layers": layers.to_dict(orient="records"),
+                        "csv": str(csv) if csv else None})  # fmt: skip
+            return
+        _render(resolved, result, layers, summary, csv)
+
+
+def _short(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _render(resolved, result, layers, summary, csv) -> None:  # noqa: ANN001 - CLI rendering only
+    done = result.jobs_total - result.jobs_skipped
+    out.print(
+        f"{resolved.name} ({resolved.model_id}) on {result.device} ({result.backend}), "
+        f"batch {result.batch_size}, "
+        f"{result.threads} thread(s): {done} job(s) measured, {result.jobs_skipped} already in the store, "
+        f"{result.elapsed_s:.1f} s",
+        highlight=False,
+    )
+    for s in summary:
+        lat = s.get("latency_ms")
+        ci = s.get("latency_ms_ci")
+        parts = [f"[bold]{s['mode']}[/bold]:"]
+        if lat is not None:
+            parts.append(
+                f"whole model {fmt(lat)} ms" + (f" (95% CI {fmt(ci[0])}-{fmt(ci[1])})" if ci else "")
+            )
+        if "sum_layers_latency_ms" in s:
+            parts.append(
+                f"sum of {s['layers_measured']} isolated layers {fmt(s['sum_layers_latency_ms'])} ms"
+            )
+        if "sum_layers_in_model_latency_ms" in s:
+            parts.append(f"sum of in-model layer times {fmt(s['sum_layers_in_model_latency_ms'])} ms")
+        if "peak_memory_bytes" in s:
+            parts.append(f"peak memory {s['peak_memory_bytes'] / 2**20:.1f} MiB")
+        if "energy_mj" in s:
+            parts.append(f"energy {fmt(s['energy_mj'])} mJ ({s.get('energy_mj_source')})")
+        out.print("  ".join(parts), highlight=False)
+    for note in result.notes:
+        out.print(note, highlight=False)
+    for failure in result.failures:
+        err.print(f"[yellow]failed:[/yellow] {failure}", highlight=False)
+    if not layers.empty:
+        for mode, df in layers.groupby("mode"):
+            top = df.sort_values("latency_ms", ascending=False).head(_TOP)
+            rows = [[r.layer_index, r.layer_name, r.op, r.latency_ms,
+                     f"{fmt(r.ci_low_ms)}-{fmt(r.ci_high_ms)}", r.n, r.in_model_latency_ms]
+                    for r in top.itertuples()]  # fmt: skip
+            out.print(table(f"{mode}: slowest {len(top)} of {len(df)} layers (isolated)",
+                            ["#", "layer", "op", "ms", "95% CI", "n", "in-model ms"], rows))  # fmt: skip
+    if csv is not None:
+        out.print(f"per-layer table: {csv}", highlight=False)
