@@ -4,8 +4,10 @@ Dynamic dimensions of the graph inputs are pinned first (batch to ``batch_size``
 ``input_shape``) so that inference yields concrete shapes. Nodes whose inputs are all constants (weight
 plumbing such as ``Identity`` on an initializer) or whose outputs are not floating point (shape arithmetic:
 ``Shape``, ``Gather``, ``Unsqueeze`` on int64) are not layers. The squeeze-and-excitation pattern
-GlobalAveragePool/ReduceMean → Conv → Relu → Conv → (Hard)Sigmoid → Mul becomes one ``se`` layer. Any
-other op without a mapping is kept as an ``unknown`` layer with ``source_op``.
+GlobalAveragePool/ReduceMean → Conv → Relu → Conv → (Hard)Sigmoid → Mul becomes one ``se`` layer; the
+decompositions torch exports for SiLU (Sigmoid, Mul), exact GELU (Div, Erf, Add, Mul, Mul) and a linear
+layer on a >2-D input (MatMul, Add) become one layer each. Any other op without a mapping is kept as an
+``unknown`` layer with ``source_op``.
 """
 
 from __future__ import annotations
@@ -373,6 +375,103 @@ def _scalar_const(g: _Graph, n: onnx.NodeProto) -> bool:
     return bool(consts) and all(c.size == 1 for c in consts)
 
 
+Fusion = tuple[list[onnx.NodeProto], LayerSpec]
+
+
+def _fuse_se(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
+    match = _match_se(g, n)
+    if match is None:
+        return None
+    nodes, x_in, gate, squeeze = match
+    x = g.shape(x_in)
+    if x is None:
+        return None
+    c = int(x[1])
+    spec = make_layer(
+        "se",
+        x,
+        x,
+        name=n.name or n.output[0],
+        in_channels=c,
+        out_channels=c,
+        se_ratio=squeeze / c,
+        bias=True,
+        attrs={"squeeze_channels": squeeze, "gate": gate},
+    )
+    return nodes[:-1], spec
+
+
+def _single_use(g: _Graph, node: onnx.NodeProto | None, op_type: str) -> bool:
+    return (
+        node is not None
+        and node.op_type == op_type
+        and len(g.consumers.get(node.output[0], [])) == 1
+        and node.output[0] not in g.graph_outputs
+    )
+
+
+def _fuse_silu(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
+    """x · sigmoid(x) (how torch exports SiLU before opset 22)."""
+    if n.op_type != "Mul" or len(n.input) != 2:
+        return None
+    for s_in, x_in in ((n.input[1], n.input[0]), (n.input[0], n.input[1])):
+        sig = g.producer.get(s_in)
+        if _single_use(g, sig, "Sigmoid") and sig.input[0] == x_in:  # type: ignore[union-attr]
+            x, y = g.shape(x_in), g.shape(n.output[0])
+            if x is not None and y is not None:
+                return [sig], make_layer("silu", x, y, name=n.name or n.output[0])  # type: ignore[list-item]
+    return None
+
+
+def _fuse_gelu(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
+    """(x · (erf(x / √2) + 1)) · 0.5 (how torch exports exact GELU before opset 20)."""
+    if n.op_type != "Mul" or len(g.dynamic_inputs(n)) != 1:
+        return None
+    inner = g.producer.get(g.dynamic_inputs(n)[0])
+    if not _single_use(g, inner, "Mul"):
+        return None
+    for a_in, x_in in ((inner.input[1], inner.input[0]), (inner.input[0], inner.input[1])):  # type: ignore[union-attr]
+        add = g.producer.get(a_in)
+        if not _single_use(g, add, "Add"):
+            continue
+        erf = next((g.producer.get(i) for i in add.input if g.producer.get(i) is not None), None)  # type: ignore[union-attr]
+        div = g.producer.get(erf.input[0]) if _single_use(g, erf, "Erf") else None  # type: ignore[union-attr]
+        if _single_use(g, div, "Div") and div.input[0] == x_in:  # type: ignore[union-attr]
+            x, y = g.shape(x_in), g.shape(n.output[0])
+            if x is not None and y is not None:
+                return [div, erf, add, inner], make_layer("gelu", x, y, name=n.name or n.output[0])  # type: ignore[list-item]
+    return None
+
+
+def _fuse_linear_bias(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
+    """MatMul(x, W) + b with constant W (2-D) and b (1-D): a linear layer on a >2-D input."""
+    if n.op_type != "Add" or len(n.input) != 2:
+        return None
+    for m_in, b_in in ((n.input[0], n.input[1]), (n.input[1], n.input[0])):
+        mm = g.producer.get(m_in)
+        bias = g.consts.get(b_in)
+        if not _single_use(g, mm, "MatMul") or bias is None or bias.ndim != 1:
+            continue
+        w = g.consts.get(mm.input[1])  # type: ignore[union-attr]
+        x, y = g.shape(mm.input[0]), g.shape(n.output[0])  # type: ignore[union-attr]
+        if w is not None and w.ndim == 2 and bias.shape[0] == w.shape[1] and x is not None and y is not None:
+            spec = make_layer(
+                "linear",
+                x,
+                y,
+                name=n.name or n.output[0],
+                in_channels=int(w.shape[0]),
+                out_channels=int(w.shape[1]),
+                bias=True,
+            )
+            return [mm], spec  # type: ignore[list-item]
+    return None
+
+
+# Tried in order on each node as the last node of a pattern; SE before SiLU (both end in Mul).
+_FUSIONS = (_fuse_se, _fuse_silu, _fuse_gelu, _fuse_linear_bias)
+
+
 def extract_layers_onnx(
     model: str | Path | onnx.ModelProto,
     *,
@@ -390,36 +489,25 @@ def extract_layers_onnx(
             f"ONNX shape inference failed: {exc}", hint="check the model with onnx.checker"
         ) from exc
     g = _Graph(inferred)
-    se_members: dict[str, LayerSpec | None] = {}
+    fused: dict[str, LayerSpec | None] = {}  # node id -> the fused layer (at its last node) or None
     for n in inferred.graph.node:
-        match = _match_se(g, n)
-        if match is None:
-            continue
-        nodes, x_in, gate, squeeze = match
-        x = g.shape(x_in)
-        if x is None:
-            continue
-        c = int(x[1])
-        spec = make_layer(
-            "se",
-            x,
-            x,
-            name=n.name or n.output[0],
-            in_channels=c,
-            out_channels=c,
-            se_ratio=squeeze / c,
-            bias=True,
-            attrs={"squeeze_channels": squeeze, "gate": gate},
-        )
-        for member in nodes[:-1]:
-            se_members[id_of(member)] = None
-        se_members[id_of(n)] = spec
+        for matcher in _FUSIONS:
+            match = matcher(g, n)
+            if match is None:
+                continue
+            members, spec = match
+            if any(id_of(m) in fused for m in members):
+                continue
+            for member in members:
+                fused[id_of(member)] = None
+            fused[id_of(n)] = spec
+            break
     layers: list[LayerSpec] = []
     for n in inferred.graph.node:
         key = id_of(n)
-        if key in se_members:
-            if se_members[key] is not None:
-                layers.append(se_members[key])  # type: ignore[arg-type]
+        if key in fused:
+            if fused[key] is not None:
+                layers.append(fused[key])  # type: ignore[arg-type]
             continue
         spec = _node_layer(g, n)
         if spec is not None:

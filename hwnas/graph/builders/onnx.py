@@ -182,8 +182,10 @@ def _body(g: _G, spec: LayerSpec, ins: list[str], out: str, opset: int) -> None:
             g.node("Flatten", [x], out, axis=1)
         else:
             g.node("Reshape", [x, g.const("shape", list(spec.output_shape), np.int64)], out)
-    elif op in ("identity", "dropout"):
+    elif op == "identity":
         g.node("Identity", [x], out)
+    elif op == "dropout":  # identity at inference, kept as Dropout so that it extracts back as dropout
+        g.node("Dropout", [x], out)
     elif op == "pad":
         pads_begin, pads_end = [0, 0], [0, 0]
         for i, o in zip(spec.input_shape[2:], spec.output_shape[2:], strict=False):
