@@ -69,8 +69,10 @@ def register(app: typer.Typer) -> None:
                                                  median=("value", "median")).reset_index()  # fmt: skip
         agg["value"] = [t if s == "layer" else m for s, t, m in zip(agg["scope"], agg["total"], agg["median"],
                                                                     strict=True)]  # fmt: skip
-        cols = ["device", "backend", "model_id", "mode", "batch_size", "scope", "metric", "records", "value"]
-        out.print(table("stored measurements (layer rows: sum over layers)", cols, agg[cols].values.tolist()))
+        rows = [[r.device, r.model_id, f"{r.mode} b{r.batch_size}", f"{r.scope} {r.metric}", r.records,
+                 r.value] for r in agg.itertuples()]  # fmt: skip
+        cols = ["device", "model", "mode", "what", "records", "value"]
+        out.print(table("stored measurements (layer rows: sum over layers)", cols, rows))
 
     @app.command("export")
     def export(

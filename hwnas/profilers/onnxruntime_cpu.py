@@ -74,7 +74,12 @@ class OnnxRuntimeCPUProfiler(Profiler):
         return lambda: sess.run(None, feeds)
 
     def _prepare(self, model: Any, workdir: Path) -> dict[str, Any]:
-        path = model.onnx_path if model.onnx_path is not None else model.onnx(workdir)
+        if model.onnx_path is not None and Path(model.onnx_path).exists():
+            path = Path(model.onnx_path)
+        else:  # export into this profile's workdir without caching the (soon deleted) path on the model
+            from hwnas.graph.builders.onnx import module_to_onnx
+
+            path = module_to_onnx(model.module, tuple(model.input_shape), workdir / "model.onnx")
         return {"path": Path(path), "workdir": workdir, "input_shape": tuple(model.input_shape)}
 
     def _ensure_session(self, ctx: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray]]:
