@@ -10,6 +10,8 @@ except shape plumbing that moves no tensor data (``size``, ``getattr``, ``getite
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import operator
 from collections.abc import Callable, Iterable
@@ -380,7 +382,8 @@ def _fx_layers(
         return [module_layer(module, shape_in, shape_out, type(module).__name__)]
     graph = tracer.trace(module)
     gm = fx.GraphModule(tracer.root, graph)
-    ShapeProp(gm).propagate(*examples)
+    with contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints a traceback before re-raising
+        ShapeProp(gm).propagate(*examples)
     modules = dict(gm.named_modules())
     layers = []
     for node in gm.graph.nodes:

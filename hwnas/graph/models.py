@@ -51,14 +51,13 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     """``"1,3,224,224"`` (or ``1x3x224x224``) → ``(1, 3, 224, 224)``; InputError naming the expected form."""
     if text is None or str(text).strip() == "":
         return None
-    parts = [p for p in re.split(r"[,x× ]+", str(text).strip()) if p]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
+    raw = str(text).strip()
+    shape: tuple[int, ...] = ()
+    if re.fullmatch(r"\d+(\s*[,x×]\s*\d+)*", raw):
+        shape = tuple(int(p) for p in re.split(r"\s*[,x×]\s*", raw))
     if not shape or any(s <= 0 for s in shape):
         raise InputError(
-            f"input shape {text!r} is not valid", hint="give positive integers, e.g. 1,3,224,224"
+            f"input shape {text!r} is not valid", hint="give positive integers, batch first, e.g. 1,3,224,224"
         )
     return shape
 
