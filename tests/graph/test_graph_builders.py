@@ -206,8 +206,12 @@ def test_module_to_onnx_falls_back_to_dynamo(tmp_path, monkeypatch):
         raise RuntimeError("legacy exporter removed")
 
     monkeypatch.setattr(onnx_builders, "_export_legacy", broken)
-    module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                 torch.nn.Linear(8 * 8 * 8, 4)).eval()  # fmt: skip
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 8 * 8, 4),
+    ).eval()
     path = onnx_builders.module_to_onnx(module, (1, 3, 8, 8), tmp_path / "d.onnx")
     assert not (tmp_path / "d.onnx.data").exists()
     assert verify_onnx(module, path, (1, 3, 8, 8)) < 1e-4
