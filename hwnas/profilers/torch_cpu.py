@@ -64,6 +64,8 @@ class TorchCPUProfiler(Profiler):
 
     def profile(self, model: Any, store: Any, **kwargs: Any) -> Any:
         """As :meth:`Profiler.profile`; the model's train/eval mode is restored afterwards."""
+        if kwargs.get("whole_model", True) and model.module is None:
+            self._prepare(model, Path("."))  # raises the InputError before any layer is timed
         was = model.module.training if model.module is not None else None
         try:
             return super().profile(model, store, **kwargs)

@@ -51,8 +51,8 @@ class Store(abc.ABC):
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def close(self) -> None:  # pragma: no cover - trivial default
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op for stores without resources
+        """Release resources (connections); the default has none."""
 
     def __enter__(self) -> Store:
         return self

@@ -11,6 +11,7 @@ from typing import Any
 # Metric names carry their unit (STYLE.md habits).
 METRICS = (
     "latency_ms",
+    "in_model_latency_ms",  # a layer's kernel time inside the whole model (onnxruntime's profiler)
     "peak_memory_bytes",
     "energy_mj",
     "power_mw",

@@ -118,7 +118,11 @@ class SQLiteStore(Store):
         with self._lock, self._conn:
             self._conn.execute(
                 "INSERT OR IGNORE INTO fingerprints (id, device, fields_json) VALUES (?, ?, ?)",
-                (fingerprint.id, fingerprint.device, json.dumps(fingerprint.fields, sort_keys=True, default=str)),
+                (
+                    fingerprint.id,
+                    fingerprint.device,
+                    json.dumps(fingerprint.fields, sort_keys=True, default=str),
+                ),
             )
         return fingerprint.id
 
@@ -211,9 +215,21 @@ class SQLiteStore(Store):
                 )  # fmt: skip
             out.append(
                 Measurement(
-                    device=r[0], fingerprint_id=r[1], backend=r[2], model_id=r[3], scope=r[4],
-                    layer_index=r[5], layer_key=r[6], layer_name=r[7], metric=r[8], mode=r[9],
-                    batch_size=r[10], value=r[11], stats=stats, source=r[20], extra=json.loads(r[21]),
+                    device=r[0],
+                    fingerprint_id=r[1],
+                    backend=r[2],
+                    model_id=r[3],
+                    scope=r[4],
+                    layer_index=r[5],
+                    layer_key=r[6],
+                    layer_name=r[7],
+                    metric=r[8],
+                    mode=r[9],
+                    batch_size=r[10],
+                    value=r[11],
+                    stats=stats,
+                    source=r[20],
+                    extra=json.loads(r[21]),
                     created_at=r[22],
                 )  # fmt: skip
             )
