@@ -127,3 +127,18 @@ def test_export_bad_format_and_missing_table(tmp_path, capsys):
     code = main(["export", "--table", str(tmp_path / "nope.json"), "--format", "parquet",
                  "--out", str(tmp_path / "t.parquet")])  # fmt: skip
     assert code == 2 and "nope.json" in capsys.readouterr().err
+
+
+def test_export_converts_a_cost_table_to_parquet(tmp_path, capsys):
+    export = pytest.importorskip("hwnas.cost_models.export")
+    rows = pd.DataFrame(
+        [("conv2d|in=1x3x8x8|out=1x4x8x8|k=3x3", 1.5, 1.4, 1.6, 7, "measured")],
+        columns=list(export.ROW_COLUMNS),
+    )
+    table = export.CostTable(meta={"estimator": "lut", "metric": "latency_ms", "input": "layers"}, rows=rows)
+    src = export.save_cost_table(table, tmp_path / "t.json")
+    dst = tmp_path / "t.parquet"
+    assert main(["export", "--table", str(src), "--format", "parquet", "--out", str(dst), "--json"]) == 0
+    assert _json(capsys)["out"] == str(dst)
+    back = export.load_cost_table(dst)
+    assert back.rows["value"].tolist() == [1.5] and back.meta["metric"] == "latency_ms"
