@@ -72,7 +72,7 @@ class FlopsProportionalModel(CostModel):
         sol, *_ = np.linalg.lstsq(A, y * w, rcond=None)
         self.coef_ = float(sol[0])
         self.intercept_ = float(sol[1]) if self.fit_intercept else 0.0
-        self._fit_band(y, self.predict(X))
+        self._fit_band(y, self.coef_ * f + self.intercept_)
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -123,43 +123,64 @@ class CostModel(RegressorMixin, BaseEstimator):
         return prob_below(point, lo, hi, budget, coverage)
 
     # -- model = sum of layers + overhead ------------------------------------------------------
-    def fit_overhead(self, X: Any, groups: Any, y_models: Any) -> CostModel:
-        """Fit ``y_model ≈ a + b · Σ_layers ŷ`` on whole-model measurements (least squares, relative).
+    def fit_overhead(self, X: Any, groups: Any, y_models: Any, by: Any = None) -> CostModel:
+        """Fit the model-level overhead on whole-model measurements.
 
         ``groups[i]`` names the model of layer row ``i``; ``y_models`` maps each name (dict or Series) to
-        its measured cost. Weighted by 1/y so the fit minimises relative, not absolute, error.
+        its measured cost. Without ``by``: ``y ≈ a + b · Σ_layers ŷ`` (affine). With ``by`` (a label per
+        row, e.g. the op kind): ``y ≈ a + Σ_k b_k · Σ_{layers of kind k} ŷ``, non-negative, so that ops
+        a runtime fuses away inside the whole model (isolated batch-norm, activation) can weigh less
+        than ops that run as timed. Weighted by 1/y: relative, not absolute, error is minimised.
         """
+        from scipy.optimize import nnls
+
         check_is_fitted(self)
-        sums = self._group_sums(self.predict(X), groups)
-        names = list(sums)
-        s = np.array([sums[n] for n in names])
-        y = np.array([float(y_models[n]) for n in names])
+        pred = np.asarray(self.predict(X), float)
+        names = list(dict.fromkeys(np.asarray(groups, dtype=object).tolist()))
         if len(names) < 2:
             raise InputError("fitting an overhead term needs whole-model measurements of >= 2 models")
+        y = np.array([float(y_models[n]) for n in names])
         w = 1.0 / np.abs(y)
-        A = np.column_stack([np.ones_like(s), s]) * w[:, None]
-        (a, b), *_ = np.linalg.lstsq(A, y * w, rcond=None)
-        self.overhead_ = {"intercept": float(a), "slope": float(b), "n_models": len(names)}
-        # Leave-one-out style band for model-level predictions: residuals of the affine fit.
-        fitted = a + b * s
-        self.model_band_ = relative_residual_quantiles(y, fitted, DEFAULT_COVERAGE)
+        labels = None if by is None else [str(v) for v in np.asarray(by, dtype=object)]
+        A = self._overhead_design(pred, groups, names, labels)
+        kinds = sorted(set(labels)) if labels is not None else None
+        if kinds is None:
+            (a, b), *_ = np.linalg.lstsq(A * w[:, None], y * w, rcond=None)
+            self.overhead_ = {"intercept": float(a), "slope": float(b), "n_models": len(names)}
+        else:
+            coef, _ = nnls(A * w[:, None], y * w)
+            self.overhead_ = {
+                "intercept": float(coef[0]),
+                "slopes": dict(zip(kinds, map(float, coef[1:]), strict=True)),
+                "by": "op_code",
+                "n_models": len(names),
+            }
+        fitted = apply_overhead(self.overhead_, pred, groups, labels)
+        self.model_band_ = relative_residual_quantiles(
+            y, np.array([fitted[n] for n in names]), DEFAULT_COVERAGE
+        )
         return self
 
     @staticmethod
-    def _group_sums(values: np.ndarray, groups: Any) -> dict[Any, float]:
-        out: dict[Any, float] = {}
-        for g, v in zip(np.asarray(groups, dtype=object), np.asarray(values, float), strict=True):
-            out[g] = out.get(g, 0.0) + float(v)
-        return out
+    def _overhead_design(
+        pred: np.ndarray, groups: Any, names: list[Any], labels: list[str] | None
+    ) -> np.ndarray:
+        index = {n: i for i, n in enumerate(names)}
+        kinds = sorted(set(labels)) if labels is not None else ["*"]
+        col = {k: j for j, k in enumerate(kinds)}
+        A = np.zeros((len(names), 1 + len(kinds)))
+        A[:, 0] = 1.0
+        for i, (g, v) in enumerate(zip(np.asarray(groups, dtype=object), pred, strict=True)):
+            A[index[g], 1 + col[labels[i] if labels is not None else "*"]] += v
+        return A
 
-    def predict_models(self, X: Any, groups: Any) -> dict[Any, float]:
+    def predict_models(self, X: Any, groups: Any, by: Any = None) -> dict[Any, float]:
         """Per-model cost: sum of layer predictions, then the fitted overhead if there is one."""
         check_is_fitted(self)
-        sums = self._group_sums(self.predict(X), groups)
-        oh = getattr(self, "overhead_", None)
-        if oh is None:
-            return sums
-        return {k: oh["intercept"] + oh["slope"] * v for k, v in sums.items()}
+        labels = None if by is None else [str(v) for v in np.asarray(by, dtype=object)]
+        return apply_overhead(
+            getattr(self, "overhead_", None), np.asarray(self.predict(X), float), groups, labels
+        )
 
     # -- tags ------------------------------------------------------------------------------------
     def __sklearn_tags__(self):  # sklearn >= 1.6
@@ -169,6 +190,28 @@ class CostModel(RegressorMixin, BaseEstimator):
 
     def _more_tags(self) -> dict[str, Any]:  # sklearn < 1.6
         return {"poor_score": True}
+
+
+def apply_overhead(
+    overhead: dict[str, Any] | None, pred: np.ndarray, groups: Any, labels: list[str] | None = None
+) -> dict[Any, float]:
+    """Model totals from layer predictions: Σ, then ``a + b·Σ`` or ``a + Σ_k b_k·Σ_k`` (see fit_overhead).
+
+    Layers of a kind the per-kind fit never saw keep slope 1 (their cost as predicted).
+    """
+    out: dict[Any, float] = {}
+    slopes = (overhead or {}).get("slopes")
+    if slopes is not None and labels is None:
+        raise InputError("this overhead is per op kind: pass the op kind of each layer row")
+    for i, (g, v) in enumerate(zip(np.asarray(groups, dtype=object), pred, strict=True)):
+        if slopes is not None:
+            v = v * slopes.get(labels[i], 1.0)
+        out[g] = out.get(g, 0.0) + float(v)
+    if overhead is None:
+        return out
+    if slopes is not None:
+        return {k: overhead["intercept"] + v for k, v in out.items()}
+    return {k: overhead["intercept"] + overhead["slope"] * v for k, v in out.items()}
 
 
 def validate_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> np.ndarray:

@@ -159,7 +159,7 @@ class BoostedCostModel(CostModel):
                 if c >= self.min_group_size:
                     rows = X[:, gi] == v
                     self.models_[float(v)] = self._fit_set(X[rows], z[rows])
-        self._fit_band(y, self.predict(X))
+        self._fit_band(y, self._predict_part(X, "point"))
         return self
 
     # -- prediction ------------------------------------------------------------------------------

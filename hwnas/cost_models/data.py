@@ -32,6 +32,8 @@ class TrainingData:
     mode: str = "inference"
     device: str = ""
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    layer_metric: str = ""
+    zero_ops: list[str] = field(default_factory=list)
 
     @property
     def model_ids(self) -> list[str]:
@@ -47,6 +49,8 @@ class TrainingData:
             mode=self.mode,
             device=self.device,
             fingerprint=self.fingerprint,
+            layer_metric=self.layer_metric,
+            zero_ops=self.zero_ops,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -68,15 +72,18 @@ def load_store_data(
     fingerprint_id: str | None = None,
     batch_size: int | None = None,
     model_ids: Any = None,
+    layer_metric: str | None = None,
 ) -> TrainingData:
     """Read layer- and model-scope records of one device set-up from the store.
 
     Records from several fingerprints never mix: if more than one matches, name one with
-    ``fingerprint_id``.
+    ``fingerprint_id``. ``layer_metric`` picks another metric for the layer rows (e.g. onnxruntime's
+    ``in_model_latency_ms``, per-layer times measured inside the whole model); default: ``metric``.
     """
+    metrics_wanted = [metric] if layer_metric in (None, metric) else [metric, layer_metric]
     filters = {
         "device": device,
-        "metric": metric,
+        "metric": metrics_wanted if len(metrics_wanted) > 1 else metric,
         "mode": mode,
         "backend": backend,
         "fingerprint_id": fingerprint_id,
@@ -106,7 +113,8 @@ def load_store_data(
     hi = df["ci_high"].fillna(df["value"])
     df = df.assign(lo=lo, hi=hi)
 
-    lay = df[df["scope"] == "layer"].sort_values(["model_id", "layer_index"])
+    lay = df[(df["scope"] == "layer") & (df["metric"] == (layer_metric or metric))]
+    lay = lay.sort_values(["model_id", "layer_index"])
     specs = store.get_layer_specs(lay["layer_key"].unique().tolist()) if len(lay) else {}
     missing = sorted(set(lay["layer_key"]) - set(specs))
     if missing:
@@ -114,6 +122,14 @@ def load_store_data(
             f"{len(missing)} layer key(s) have no LayerSpec in the store, e.g. {missing[:2]}",
             hint="profile with a current hwnas (it stores each layer's spec), or re-profile these models",
         )
+    zero_ops: list[str] = []
+    if layer_metric not in (None, metric):
+        # Ops in the models' full layer lists (the `metric` layer rows) that never get a `layer_metric`
+        # row: the runtime fused them into a neighbour (batch-norm, activations), so they cost 0 there.
+        full = df[(df["scope"] == "layer") & (df["metric"] == metric)]
+        timed = {k.split("|", 1)[0] for k in lay["layer_key"].unique()}
+        listed = {k.split("|", 1)[0] for k in full["layer_key"].unique()}
+        zero_ops = sorted(listed - timed)
     feats = layer_features(specs[k] for k in lay["layer_key"])
     layers = pd.concat(
         [
@@ -124,7 +140,7 @@ def load_store_data(
         ],
         axis=1,
     )
-    mod = df[df["scope"] == "model"][["model_id", "value", "lo", "hi"]]
+    mod = df[(df["scope"] == "model") & (df["metric"] == metric)][["model_id", "value", "lo", "hi"]]
     mod = mod.groupby("model_id", as_index=False, sort=False).median()
     fingerprint = store.get_fingerprint(fps[0]) or {"id": fps[0]}
     return TrainingData(
@@ -134,6 +150,8 @@ def load_store_data(
         mode=mode,
         device=",".join(devices),
         fingerprint=fingerprint,
+        layer_metric=layer_metric or metric,
+        zero_ops=zero_ops,
     )
 
 

@@ -168,11 +168,21 @@ class CostTable:
         idx = self.rows.set_index("layer_key")
         keys = frame["layer_key"].astype(str)
         hit = keys.isin(idx.index).to_numpy()
-        point, lo, hi = np.empty(len(frame)), np.empty(len(frame)), np.empty(len(frame))
+        point, lo, hi = np.zeros(len(frame)), np.zeros(len(frame)), np.zeros(len(frame))
         src = np.array(["table"] * len(frame), dtype=object)
-        if hit.any():
-            sub = idx.loc[keys[hit]]
-            point[hit], lo[hit], hi[hit] = (sub[c].to_numpy(float) for c in ("value", "lo", "hi"))
+        zero_ops = set(self.meta.get("zero_ops") or [])
+        if zero_ops:  # fused into a neighbour under this table's layer metric: cost 0
+            fused = np.array([k.split("|", 1)[0] in zero_ops for k in keys]) & ~hit
+            src[fused] = "fused"
+            hit = hit | fused
+        else:
+            fused = np.zeros(len(frame), dtype=bool)
+        in_table = hit & ~fused
+        if in_table.any():
+            sub = idx.loc[keys[in_table]]
+            point[in_table], lo[in_table], hi[in_table] = (
+                sub[c].to_numpy(float) for c in ("value", "lo", "hi")
+            )
         if not hit.all():
             payload = self.payload or {}
             if payload.get("kind") == "lut":
@@ -191,10 +201,13 @@ class CostTable:
 
     def predict_model(self, layers: Any, budget: float | None = None) -> dict[str, Any]:
         """Whole-model cost: Σ layers, then the fitted overhead ``a + b · Σ``; band and P(cost <= budget)."""
-        per = self.predict_layers(layers)
+        from hwnas.cost_models.base import apply_overhead
+
+        frame = _layer_frame(layers)
+        per = self.predict_layers(frame)
         s = float(per["value"].sum())
-        oh = self.meta.get("overhead")
-        value = oh["intercept"] + oh["slope"] * s if oh else s
+        labels = [str(v) for v in frame["op_code"].to_numpy()] if "op_code" in frame else None
+        value = apply_overhead(self.meta.get("overhead"), per["value"].to_numpy(), [0] * len(per), labels)[0]
         band = self.meta.get("model_band")
         if band:
             lo, hi = apply_residual_band(np.array([value]), band)

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from hwnas.cost_models import metrics
-from hwnas.cost_models.data import TrainingData, layer_design, split_by_model
+from hwnas.cost_models.data import KEY, TrainingData, layer_design, split_by_model
 from hwnas.cost_models.export import CostTable, build_cost_table
+from hwnas.cost_models.features import LAYER_FEATURE_COLUMNS
 from hwnas.errors import InputError
 
 ESTIMATOR_NAMES = ("lut", "boosted", "xgboost", "linear", "flops", "roofline")
@@ -62,24 +63,54 @@ def _is_lut(est: Any) -> bool:
     return isinstance(est, LUTCostModel)
 
 
-def fit_layerwise(estimator: Any, data: TrainingData, overhead: bool = True) -> Any:
-    """Fit on layer rows, then the model overhead on architectures measured whole (if >= 2)."""
+OVERHEADS = ("affine", "per-op", "none")
+
+
+def aggregate_layers(layers: pd.DataFrame) -> pd.DataFrame:
+    """One row per layer key: median value and band, the key's features (a layer key fixes them)."""
+    if layers.empty:
+        return layers
+    feats = layers.drop_duplicates(KEY).set_index(KEY)[list(LAYER_FEATURE_COLUMNS)]
+    stats = layers.groupby(KEY, sort=False)[["value", "lo", "hi"]].median()
+    counts = layers.groupby(KEY, sort=False).size().rename("n")
+    return pd.concat([stats, counts, feats.loc[stats.index]], axis=1).reset_index()
+
+
+def fit_layerwise(
+    estimator: Any, data: TrainingData, overhead: str | bool = "affine", aggregate: bool = True
+) -> Any:
+    """Fit on layer rows, then the model overhead on architectures measured whole (if >= 2).
+
+    ``aggregate``: fit on one row per layer key (median over its measurements), so a key repeated in
+    many architectures does not dominate, and boosting stays fast. ``overhead``: ``affine``
+    (``a + b·Σ``), ``per-op`` (``a + Σ_k b_k·Σ_k`` over op kinds) or ``none``.
+    """
+    if overhead is True:
+        overhead = "affine"
+    if overhead is False or overhead is None:
+        overhead = "none"
+    if overhead not in OVERHEADS:
+        raise InputError(f"overhead {overhead!r} is not one of {', '.join(OVERHEADS)}")
     if data.layers.empty:
         raise InputError(
             "no layer-scope measurements to fit a per-layer cost model on",
             hint="profile with per-layer timing (hwnas profile --per-layer)",
         )
     lut = _is_lut(estimator)
-    X = layer_design(data.layers, with_key=lut)
-    y = data.layers["value"].to_numpy(float)
+    rows_fit = aggregate_layers(data.layers) if aggregate else data.layers
+    X = layer_design(rows_fit, with_key=lut)
+    y = rows_fit["value"].to_numpy(float)
     if lut:
-        estimator.fit(X, y, y_lo=data.layers["lo"].to_numpy(float), y_hi=data.layers["hi"].to_numpy(float))
+        estimator.fit(X, y, y_lo=rows_fit["lo"].to_numpy(float), y_hi=rows_fit["hi"].to_numpy(float))
     else:
         estimator.fit(X, y)
     whole = data.models.set_index("model_id")["value"]
     rows = data.layers[data.layers["model_id"].isin(whole.index)]
-    if overhead and rows["model_id"].nunique() >= 2:
-        estimator.fit_overhead(layer_design(rows, with_key=lut), rows["model_id"].to_numpy(), whole.to_dict())
+    if overhead != "none" and rows["model_id"].nunique() >= 2:
+        by = rows["op_code"].to_numpy() if overhead == "per-op" else None
+        estimator.fit_overhead(
+            layer_design(rows, with_key=lut), rows["model_id"].to_numpy(), whole.to_dict(), by=by
+        )
     return estimator
 
 
@@ -99,7 +130,12 @@ def table_from_fit(
         n_fit=data.summary(),
         validation=validation,
         fit_model_ids=data.model_ids,
-        extra={"mode": data.mode, **(extra or {})},
+        extra={
+            "mode": data.mode,
+            "layer_metric": data.layer_metric or data.metric,
+            "zero_ops": list(data.zero_ops),
+            **(extra or {}),
+        },
     )
 
 
@@ -108,6 +144,8 @@ def predict_models_table(table: CostTable, data: TrainingData) -> pd.DataFrame:
     if data.layers.empty:
         raise InputError("no layer lists in the data: a model's prediction needs its layers")
     per = table.predict_layers(layer_design(data.layers, with_key=True))
+    from hwnas.cost_models.base import apply_overhead
+
     frame = pd.DataFrame(
         {
             "model_id": data.layers["model_id"].to_numpy(),
@@ -124,9 +162,11 @@ def predict_models_table(table: CostTable, data: TrainingData) -> pd.DataFrame:
         n_layers=("value", "size"),
         n_from_table=("from_table", "sum"),
     )
-    oh = table.meta.get("overhead")
-    pred = oh["intercept"] + oh["slope"] * agg["layer_sum"] if oh else agg["layer_sum"]
-    out = agg.assign(predicted=pred).reset_index()
+    labels = [str(v) for v in data.layers["op_code"].to_numpy()]
+    totals = apply_overhead(
+        table.meta.get("overhead"), per["value"].to_numpy(), data.layers["model_id"], labels
+    )
+    out = agg.assign(predicted=agg.index.map(totals)).reset_index()
     band = table.meta.get("model_band")
     if band:
         from hwnas.cost_models.base import apply_residual_band

@@ -1,0 +1,385 @@
+"""`hwnas fit`, `hwnas evaluate`, `hwnas predict`: measurements to cost tables, scored and used.
+
+Thin layers over :mod:`hwnas.cost_models.fitting` and :mod:`hwnas.cost_models.export`. Two data sources:
+the store (per-layer and whole-model measurements of one device set-up) or a tabular file
+(``--data T.csv --target COLUMN --features NAME``; rows are architectures).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hwnas.cli._common import JSON_OPTION, STORE_OPTION, err, open_store, out, print_json, table
+
+_METRIC_ROWS = (
+    ("rmspe_pct", "RMSPE %"),
+    ("mape_pct", "MAPE %"),
+    ("within_5pct", "within ±5 %"),
+    ("within_10pct", "within ±10 %"),
+    ("kendall_tau_b", "Kendall τ"),
+    ("spearman_rho", "Spearman ρ"),
+    ("interval_coverage", "band coverage"),
+    ("n", "n"),
+)
+
+
+def _metrics_table(title: str, sections: dict[str, dict[str, Any]]) -> Any:
+    names = [k for k, v in sections.items() if isinstance(v, dict)]
+    rows = []
+    for key, label in _METRIC_ROWS:
+        if any(key in sections[n] for n in names):
+            rows.append([label, *[sections[n].get(key, float("nan")) for n in names]])
+    return table(title, ["metric", *names], rows)
+
+
+def _check_bounds(report: dict[str, Any], max_rmspe: float | None, min_within10: float | None) -> list[str]:
+    failed = []
+    if report is None:
+        return ["no model-level scores (no held-out architectures measured whole)"]
+    if max_rmspe is not None and report.get("rmspe_pct", float("inf")) > max_rmspe:
+        failed.append(f"RMSPE {report['rmspe_pct']:.2f} % > {max_rmspe} %")
+    if min_within10 is not None and report.get("within_10pct", 0.0) < min_within10:
+        failed.append(f"share within ±10 % {report['within_10pct']:.3f} < {min_within10}")
+    return failed
+
+
+def _load_data(
+    store_path: Path | None,
+    device: str | None,
+    metric: str,
+    layer_metric: str | None,
+    mode: str,
+    fingerprint: str | None,
+) -> Any:
+    from hwnas.cost_models.data import load_store_data
+
+    with open_store(store_path) as store:
+        return load_store_data(
+            store,
+            device=device,
+            metric=metric,
+            mode=mode,
+            fingerprint_id=fingerprint,
+            layer_metric=layer_metric,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("fit")
+    def fit(
+        out_path: Path = typer.Option(
+            ..., "--out", "-o", help="Cost table to write (.json, .csv or .parquet)."
+        ),
+        kind: str = typer.Option(
+            "boosted", "--kind", "-k", help="lut, boosted, xgboost, linear, flops or roofline."
+        ),
+        fallback: str | None = typer.Option(
+            None, "--fallback", help="For --kind lut: model for keys not in the table (e.g. boosted)."
+        ),
+        device: str | None = typer.Option(
+            None, "--device", "-d", help="Device name in the store (and config for roofline)."
+        ),
+        metric: str = typer.Option("latency_ms", "--metric", help="Whole-model metric to predict."),
+        layer_metric: str | None = typer.Option(
+            None,
+            "--layer-metric",
+            help="Layer metric to fit on (default: --metric; e.g. in_model_latency_ms).",
+        ),
+        mode: str = typer.Option("inference", "--mode", help="inference or train_step."),
+        fingerprint: str | None = typer.Option(
+            None, "--fingerprint", help="Device set-up id, if several match."
+        ),
+        holdout: float = typer.Option(
+            0.2, "--holdout", help="Share of architectures held out for validation."
+        ),
+        refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit on all data after validating."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the split and of the estimator."),
+        n_estimators: int = typer.Option(300, "--n-estimators", min=1, help="Boosting rounds."),
+        data: Path | None = typer.Option(
+            None, "--data", help="Tabular file (CSV/Parquet), rows = architectures."
+        ),
+        target: str | None = typer.Option(None, "--target", help="With --data: the column to predict."),
+        features: str = typer.Option("numeric", "--features", help="With --data: featurizer name."),
+        max_rmspe: float | None = typer.Option(
+            None, "--max-rmspe", help="Exit 1 if held-out RMSPE % is above."
+        ),
+        min_within10: float | None = typer.Option(
+            None, "--min-within10", help="Exit 1 if the held-out share within ±10 % is below."
+        ),
+        store_path: Path | None = STORE_OPTION,
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """Fit a cost model, validate it on held-out architectures, and write the cost table."""
+        from hwnas.cost_models import fitting
+        from hwnas.cost_models.export import save_cost_table
+        from hwnas.errors import CheckFailedError, InputError
+
+        if data is not None:
+            from hwnas.cost_models.data import load_tabular
+
+            if target is None:
+                raise InputError("--data needs --target COLUMN", hint="e.g. --target latency_ms")
+            feats, y, ids = load_tabular(data, target, features)
+            tbl, validation = fitting.fit_tabular(
+                kind,
+                feats,
+                y,
+                ids,
+                test_size=holdout,
+                seed=seed,
+                metric=target,
+                featurizer=features,
+                source=str(data),
+                n_estimators=n_estimators,
+            )
+        else:
+            config = None
+            if kind == "roofline":
+                from hwnas.device_config import load_device
+
+                if device is None:
+                    raise InputError("--kind roofline needs --device", hint="e.g. --device local-cpu")
+                config = load_device(device)
+            train = _load_data(store_path, device, metric, layer_metric, mode, fingerprint)
+            with (
+                err.status(f"fitting {kind} on {train.summary()['layer_rows']} layer rows", spinner="dots")
+                if not json_out
+                else _null()
+            ):
+                tbl, validation = fitting.fit_with_validation(
+                    kind,
+                    train,
+                    test_size=holdout,
+                    seed=seed,
+                    fallback=fallback,
+                    device_config=config,
+                    refit=refit,
+                    n_estimators=n_estimators,
+                )
+        path = save_cost_table(tbl, out_path)
+        failed = (
+            _check_bounds(validation.get("model"), max_rmspe, min_within10)
+            if (max_rmspe is not None or min_within10 is not None)
+            else []
+        )
+        summary = {
+            "table": str(path),
+            "estimator": tbl.meta["estimator"],
+            "n_fit": tbl.meta["n_fit"],
+            "validation": validation,
+            "overhead": tbl.meta.get("overhead"),
+            "interval_kind": tbl.meta.get("interval_kind"),
+            "checks_failed": failed,
+        }
+        if json_out:
+            print_json(summary)
+        else:
+            sections = {k: v for k, v in validation.items() if k in ("model", "layer")}
+            if sections:
+                out.print(_metrics_table(f"{kind}: held-out architectures ({validation['split']})", sections))
+            for k in ("model_error", "layer_error"):
+                if k in validation:
+                    out.print(f"{k.replace('_', ' ')}: {validation[k]}", highlight=False)
+            oh = tbl.meta.get("overhead")
+            if oh:
+                out.print(
+                    f"overhead: model = {oh['intercept']:.4g} + {oh['slope']:.4g} · Σ layers", highlight=False
+                )
+            out.print(f"wrote {path} ({tbl.meta['estimator']}, {len(tbl.rows)} layer rows)", highlight=False)
+        if failed:
+            raise CheckFailedError("; ".join(failed), hint="profile more architectures or try another --kind")
+
+    @app.command("evaluate")
+    def evaluate(
+        table_path: Path = typer.Option(..., "--table", "-t", help="Cost table file."),
+        device: str | None = typer.Option(None, "--device", "-d", help="Device name in the store."),
+        metric: str | None = typer.Option(None, "--metric", help="Default: the table's metric."),
+        mode: str | None = typer.Option(None, "--mode", help="Default: the table's mode."),
+        fingerprint: str | None = typer.Option(
+            None, "--fingerprint", help="Device set-up id, if several match."
+        ),
+        include_fitted: bool = typer.Option(
+            False, "--include-fitted", help="Also score architectures the table was fitted on (optimistic)."
+        ),
+        plot: Path | None = typer.Option(None, "--plot", help="Write a predicted-vs-measured PNG here."),
+        data: Path | None = typer.Option(None, "--data", help="Tabular file to score a tabular table on."),
+        target: str | None = typer.Option(None, "--target", help="With --data: the measured column."),
+        max_rmspe: float | None = typer.Option(None, "--max-rmspe", help="Exit 1 if RMSPE % is above."),
+        min_within10: float | None = typer.Option(
+            None, "--min-within10", help="Exit 1 if within ±10 % is below."
+        ),
+        store_path: Path | None = STORE_OPTION,
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """Score a cost table on architectures it never saw: RMSPE, MAPE, ±5/±10 %, Kendall τ, Spearman ρ."""
+        import pandas as pd
+
+        from hwnas.cost_models import fitting, metrics
+        from hwnas.cost_models.export import load_cost_table
+        from hwnas.errors import CheckFailedError, InputError
+
+        tbl = load_cost_table(table_path)
+        if tbl.meta.get("input") == "tabular":
+            if data is None or target is None:
+                raise InputError(
+                    "a tabular cost table is scored on a file", hint="pass --data FILE --target COLUMN"
+                )
+            from hwnas.cost_models.data import load_tabular
+
+            feats, y, ids = load_tabular(data, target, tbl.meta.get("featurizer") or "numeric")
+            seen = set(tbl.meta.get("fit_model_ids") or [])
+            keep = [i for i, m in enumerate(ids) if include_fitted or m not in seen]
+            if not keep:
+                raise InputError(
+                    "every row of --data was used to fit this table",
+                    hint="pass other rows, or --include-fitted",
+                )
+            pred = tbl.predict_rows(feats.iloc[keep])
+            frame = pd.DataFrame(
+                {
+                    "model_id": [ids[i] for i in keep],
+                    "measured": y[keep],
+                    "predicted": pred["value"],
+                    "lo": pred["lo"],
+                    "hi": pred["hi"],
+                }
+            )
+            report = {
+                "n_models": len(keep),
+                "held_out": not include_fitted,
+                "model": metrics.report(frame["measured"], frame["predicted"]),
+            }
+        else:
+            data_ = _load_data(
+                store_path,
+                device,
+                metric or tbl.metric,
+                tbl.meta.get("layer_metric"),
+                mode or tbl.meta.get("mode", "inference"),
+                fingerprint,
+            )
+            tbl.check_fingerprint(data_.fingerprint.get("id"))
+            report, frame = fitting.evaluate(tbl, data_, include_fitted=include_fitted)
+        if plot is not None and len(frame):
+            held = "held-out " if report["held_out"] else ""
+            title = f"{tbl.kind} cost table: {report['n_models']} {held}archs"
+            fitting.plot_predicted_vs_measured(frame, plot, title, tbl.meta.get("unit") or "")
+            report["plot"] = str(plot)
+        failed = (
+            _check_bounds(report.get("model"), max_rmspe, min_within10)
+            if (max_rmspe is not None or min_within10 is not None)
+            else []
+        )
+        report["checks_failed"] = failed
+        if json_out:
+            print_json({**report, "predictions": frame.to_dict(orient="records")})
+        else:
+            sections = {k: report[k] for k in ("model", "layer") if k in report}
+            out.print(
+                _metrics_table(
+                    f"{table_path.name} on {report['n_models']} architectures "
+                    f"({'held out' if report['held_out'] else 'including fitted'})",
+                    sections,
+                )
+            )
+            if plot is not None:
+                out.print(f"plot: {plot}", highlight=False)
+        if failed:
+            raise CheckFailedError("; ".join(failed))
+
+    @app.command("predict")
+    def predict(
+        table_path: Path = typer.Option(..., "--table", "-t", help="Cost table file."),
+        model: list[str] = typer.Option(
+            [], "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch> (repeat)."
+        ),
+        input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,128,128."),
+        batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="Batch size."),
+        budget: float | None = typer.Option(None, "--budget", help="Also report P(cost <= budget)."),
+        per_layer: bool = typer.Option(False, "--per-layer", help="Show each layer's prediction."),
+        data: Path | None = typer.Option(
+            None, "--data", help="Tabular table: featurise and predict these rows."
+        ),
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """Predict a model's cost from a cost table alone (no store, no device)."""
+        from hwnas.cost_models.export import load_cost_table
+        from hwnas.errors import InputError
+
+        tbl = load_cost_table(table_path)
+        if tbl.meta.get("input") == "tabular":
+            if data is None:
+                raise InputError("a tabular cost table predicts rows of a file", hint="pass --data FILE")
+            import pandas as pd
+
+            from hwnas.cost_models.features import apply_featurizer
+
+            df = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
+            pred = tbl.predict_rows(apply_featurizer(tbl.meta.get("featurizer") or "numeric", df))
+            if json_out:
+                print_json({"rows": pred.to_dict(orient="records")})
+            else:
+                out.print(
+                    table(
+                        f"{tbl.metric} predicted by {table_path.name}",
+                        ["row", "value", "lo", "hi"],
+                        [[i, *r] for i, r in enumerate(pred.values.tolist())],
+                    )
+                )
+            return
+        if not model:
+            raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
+        from hwnas.graph.models import parse_input_shape, resolve_model
+
+        results = []
+        for text in model:
+            resolved = resolve_model(text, parse_input_shape(input_shape), batch_size=batch_size)
+            res = {"model": text, "model_id": resolved.model_id, **tbl.predict_model(resolved.spec, budget)}
+            if per_layer:
+                per = tbl.predict_layers(resolved.spec)
+                per.insert(0, "name", [la.name for la in resolved.spec.layers])
+                res["layers"] = per.to_dict(orient="records")
+            results.append(res)
+        if json_out:
+            print_json({"table": str(table_path), "metric": tbl.metric, "predictions": results})
+            return
+        unit = tbl.meta.get("unit", "")
+        cols = ["model", f"{tbl.metric}", "low", "high", "from table"] + (["P(≤ budget)"] if budget else [])
+        rows = [
+            [
+                r["model"],
+                r["value"],
+                r["lo"],
+                r["hi"],
+                f"{r['n_from_table']}/{r['n_layers']}",
+                *([r["prob_within_budget"]] if budget else []),
+            ]
+            for r in results
+        ]
+        out.print(
+            table(
+                f"predicted by {table_path.name} ({tbl.kind}, {unit}, band: {tbl.meta.get('interval_kind')})",
+                cols,
+                rows,
+            )
+        )
+        for r in results:
+            if "layers" in r:
+                out.print(
+                    table(
+                        f"{r['model']}: layers",
+                        ["name", "value", "lo", "hi", "source"],
+                        [[x["name"], x["value"], x["lo"], x["hi"], x["source"]] for x in r["layers"]],
+                    )
+                )
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
