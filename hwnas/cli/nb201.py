@@ -1,0 +1,92 @@
+"""`hwnas predict-device` and `hwnas suggest-samples`: few-shot latency prediction for a new device on
+NAS-Bench-201 (library: hwnas.cost_models.fewshot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hwnas.cli._common import JSON_OPTION, err, out, print_json, table
+
+
+def predict_device(
+    samples: Path = typer.Option(..., "--samples", help="CSV with columns arch,latency_ms (k >= 5 cells)."),
+    out_path: Path = typer.Option(..., "--out", help="Where to write index,arch,latency_ms for every cell."),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="Reference table in the nb201.csv.gz format (default: the shipped table)."
+    ),
+    method: str = typer.Option(
+        "auto", "--method", help="auto (leave-one-out CV on the samples) or a method."
+    ),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", help="Reference latency column to leave out (repeatable), e.g. lat_pixel3_ms."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Predict a new device's latency for all NAS-Bench-201 cells from k measured cells."""
+    from hwnas.cost_models.fewshot import METHODS, FewShotLatencyPredictor, load_samples
+
+    s = load_samples(samples)
+    est = FewShotLatencyPredictor(reference=reference, exclude_columns=tuple(exclude), method=method)
+    est.fit(s[["arch"]], s["latency_ms"].to_numpy())
+    pred = est.predict_all()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pred.to_csv(out_path, index=False)
+    result = {
+        "method": est.method_,
+        "samples": est.n_samples_,
+        "reference_columns": est.reference_columns_,
+        "cv": est.cv_,
+        "cv_all_methods": est.cv_scores_,
+        "out": str(out_path),
+        "cells": len(pred),
+    }
+    if as_json:
+        print_json(result)
+        return
+    out.print(
+        f"method: {est.method_} (chosen by leave-one-out CV on {est.n_samples_} samples)"
+        if method == "auto"
+        else f"method: {est.method_} (as asked)"
+    )
+    out.print(
+        f"cross-validated estimate of its accuracy: RMSPE {est.cv_['loo_rmspe_pct']:.1f} %, "
+        f"Spearman rho {est.cv_['loo_spearman']:.3f} (leave-one-out on the samples)"
+    )
+    rows = [
+        [m, v["loo_rmspe_pct"], v["loo_spearman"], "<-" if m == est.method_ else ""]
+        for m, v in est.cv_scores_.items()
+    ]
+    out.print(table("leave-one-out CV per method", ["method", "RMSPE %", "Spearman", ""], rows))
+    out.print(f"wrote {len(pred)} predictions to {out_path}")
+    err.print(f"reference devices: {', '.join(est.reference_columns_)}; methods: {', '.join(METHODS)}")
+
+
+def suggest(
+    k: int = typer.Option(10, "--k", min=1, help="How many cells to measure."),
+    reference: Path | None = typer.Option(None, "--reference", help="Reference table (default: shipped)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the k-means design."),
+    out_path: Path | None = typer.Option(None, "--out", help="Also write the cells as CSV (index,arch)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Which NAS-Bench-201 cells to measure first on a new device (a designed set, fastest first)."""
+    from hwnas.cost_models.fewshot import suggest_samples
+
+    df = suggest_samples(k=k, reference=reference, seed=seed)
+    if out_path is not None:
+        df.to_csv(out_path, index=False)
+    if as_json:
+        print_json(df.to_dict(orient="records"))
+        return
+    rows = [[int(r["index"]), r["arch"], int(r["mean_reference_rank"])] for _, r in df.iterrows()]
+    out.print(table(f"{k} cells to measure first", ["index", "arch", "mean reference rank"], rows))
+    out.print(
+        "measure each (e.g. `hwnas profile nb201:<arch>`), write arch,latency_ms to a CSV, then run "
+        "`hwnas predict-device --samples S.csv --out P.csv`"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict-device")(predict_device)
+    app.command("suggest-samples")(suggest)

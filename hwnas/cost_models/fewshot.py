@@ -1,0 +1,424 @@
+"""Few-shot latency prediction for a new device from a handful of measured NAS-Bench-201 cells.
+
+The features of a cell are its measured latencies on reference devices (default: the 13 devices of the
+shipped table). Devices differ mostly by a monotone warp and by the relative cost of a few operations, so a
+new device's log-latency is close to a combination of a few reference devices' log-latencies. With k = 10
+samples the question is which combination; this module fits several candidates and picks one by
+leave-one-out CV on the samples themselves:
+
+- ``ridge``: ridge regression on the reference log-latencies (the plain baseline; alpha = 1).
+- ``nn-ridge``: ridge on standardised reference log-latencies with non-negative weights (a faster reference
+  device never predicts a slower new one), which averages out the whole-millisecond devices' rounding.
+- ``nn-ridge-aug`` / ``nearest-m``: the same, or a fit on the m reference columns best correlated with the
+  samples, over the references *augmented with pruning variants*: for each reference device an edge-op LUT
+  (non-negative least squares on ``nb201-edgeop`` counts over the whole reference table) gives its per-op
+  costs, and re-summing them as an eager runtime (every edge runs), a dead-code-eliminating one (unused
+  edges removed) and a constant-folding one (only live edges) yields three synthetic devices. A new device
+  whose runtime prunes dead edges differently from every reference is then still close to one of them.
+  Three analytic columns join them: the network's MACs counted eagerly, without unused edges and with only
+  live edges (FLOPs as a proxy, made aware of pruning).
+- ``ensemble``: the mean log-latency of ``nn-ridge``, ``nn-ridge-aug`` and ``nearest-3``.
+
+``method="auto"`` chooses the candidate with the lowest leave-one-out RMSE of log-latency on the samples
+(roughly the RMSPE) and keeps every candidate's CV figures in ``cv_scores_``. The held-out device's column is
+never read: only the samples given to :meth:`FewShotLatencyPredictor.fit` are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.cluster import KMeans
+from sklearn.linear_model import Ridge
+from sklearn.utils.validation import check_is_fitted
+
+from hwnas.errors import InputError
+
+METHODS: tuple[str, ...] = ("ridge", "nn-ridge", "nn-ridge-aug", "nearest-1", "nearest-3", "ensemble")
+_MIN_MS = 1e-3  # floor before taking logs (disconnected cells measure ~0 on constant-folding runtimes)
+_LIVE_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+# ---------------------------------------------------------------------------------------------- references
+
+
+@dataclass
+class ReferenceFeatures:
+    """Per cell of the reference table: standardised reference log-latencies, plain and augmented."""
+
+    arch: np.ndarray  # [N] arch strings
+    index: np.ndarray  # [N] NAS-Bench-201 indices (or row numbers)
+    columns: list[str]  # reference latency columns
+    log_ref: np.ndarray  # [N, R] raw log-latencies
+    z_ref: np.ndarray  # [N, R] standardised
+    z_aug: np.ndarray  # [N, R + 3R] standardised, with pruning variants
+    aug_names: list[str]
+    row_of: dict[str, int]  # arch -> row
+
+    def rows(self, archs: Sequence[str]) -> np.ndarray:
+        from hwnas.spaces.nb201 import parse_arch, to_string
+
+        out = np.empty(len(archs), dtype=np.int64)
+        for i, a in enumerate(archs):
+            r = self.row_of.get(a)
+            if r is None:
+                r = self.row_of.get(to_string(parse_arch(a)))  # raises InputError when malformed
+            if r is None:
+                raise InputError(
+                    f"cell {a!r} is not in the reference table",
+                    hint="the reference table must cover every cell you sample or predict",
+                )
+            out[i] = r
+        return out
+
+
+def _standardise(m: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    mu = m[mask].mean(axis=0)
+    sd = m[mask].std(axis=0)
+    sd[sd < 1e-12] = 1.0
+    return (m - mu) / sd
+
+
+def pruning_variants(table: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Three synthetic devices per reference column (eager / dead-code-eliminated / constant-folded), from a
+    non-negative edge-op LUT fitted on that column over the table's connected cells. Returns [N, 3R] ms."""
+    from hwnas.spaces.nb201_features import nb201_edgeop
+
+    e = nb201_edgeop(table)
+    fit_rows = e["connected"].to_numpy() > 0
+    live = {op: e[f"live_{op}"].to_numpy() for op in _LIVE_OPS}
+    unused = {op: e[f"unused_{op}"].to_numpy() for op in _LIVE_OPS}
+    zeroin = {op: e[f"zeroin_{op}"].to_numpy() for op in _LIVE_OPS}
+    out, names = [], []
+    for col in columns:
+        y = table[col].to_numpy(float)
+        lut = _NNRidge(1e-6).fit(e.to_numpy(float)[fit_rows], y[fit_rows])
+        c = dict(zip(e.columns, lut.coef_, strict=True))
+        cost = {op: c[f"live_{op}"] for op in _LIVE_OPS}
+        add = c["adds_all"] + c["adds_dce"]
+        base = lut.intercept_ + c["none"] * e["none"].to_numpy()
+        live_t = sum(cost[op] * live[op] for op in _LIVE_OPS)
+        unused_t = sum(cost[op] * unused[op] for op in _LIVE_OPS)
+        zero_t = sum(cost[op] * zeroin[op] for op in _LIVE_OPS)
+        out += [
+            base + live_t + unused_t + zero_t + add * e["adds_all"].to_numpy(),
+            base + live_t + zero_t + add * e["adds_dce"].to_numpy(),
+            base + live_t + add * e["adds_dce"].to_numpy(),
+        ]
+        names += [f"{col}:eager", f"{col}:dce", f"{col}:folded"]
+    return np.column_stack(out), names
+
+
+def analytic_references(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """MACs of each cell's network as an eager, a dead-code-eliminating and a constant-folding runtime runs
+    it (``nb201-layers``): "FLOPs as a proxy", as three more reference devices. Returns [N, 3]."""
+    from hwnas.spaces.nb201_features import nb201_layers
+
+    lay = nb201_layers(table)
+    names = ["macs_m_all", "macs_m_dce", "macs_m_live"]
+    return np.maximum(lay[names].to_numpy(float), _MIN_MS), [f"analytic:{n}" for n in names]
+
+
+def reference_features(table: pd.DataFrame, columns: Sequence[str] | None = None) -> ReferenceFeatures:
+    """Build the features of every cell from a reference table (validates ``arch`` and latency columns)."""
+    from hwnas.spaces.nb201_table import latency_columns, validate_table
+
+    cols = list(columns) if columns is not None else latency_columns(table)
+    if len(cols) < 2:
+        raise InputError(
+            f"the reference table needs at least 2 latency columns (lat_<device>_ms), found {cols}",
+            hint="use the shipped table (default) or one in the same format with more devices",
+        )
+    validate_table(table, ["arch", *cols], source="reference table")
+    lat = np.maximum(table[cols].to_numpy(float), _MIN_MS)
+    log_ref = np.log(lat)
+    connected = (
+        table["connected"].to_numpy() > 0 if "connected" in table.columns else np.ones(len(table), dtype=bool)
+    )
+    variants, vnames = pruning_variants(table, cols)
+    analytic, anames = analytic_references(table)
+    log_aug = np.hstack([log_ref, np.log(np.maximum(variants, _MIN_MS)), np.log(analytic)])
+    arch = table["arch"].astype(str).to_numpy()
+    index = table["index"].to_numpy() if "index" in table.columns else np.arange(len(table))
+    return ReferenceFeatures(
+        arch=arch,
+        index=index,
+        columns=cols,
+        log_ref=log_ref,
+        z_ref=_standardise(log_ref, connected),
+        z_aug=_standardise(log_aug, connected),
+        aug_names=cols + vnames + anames,
+        row_of={a: i for i, a in enumerate(arch)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- candidates
+
+
+class _NNRidge:
+    """Ridge with non-negative weights and a free intercept, solved as NNLS on the augmented system
+    ``[Xc; sqrt(alpha) I] w = [yc; 0]`` (sklearn's positive ridge uses L-BFGS: 50x slower at this size)."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _NNRidge:
+        mx, my = x.mean(axis=0), y.mean()
+        a = np.vstack([x - mx, np.sqrt(self.alpha) * np.eye(x.shape[1])])
+        b = np.concatenate([y - my, np.zeros(x.shape[1])])
+        if a.shape[0] > 3 * a.shape[1]:  # tall: same minimiser on the QR-reduced system, much faster
+            q, r = np.linalg.qr(a)
+            a, b = r, q.T @ b
+        self.coef_ = optimize.nnls(a, b)[0]
+        self.intercept_ = my - mx @ self.coef_
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_ + self.intercept_
+
+
+def _nearest(z: np.ndarray, y: np.ndarray, m: int) -> tuple[np.ndarray, Ridge]:
+    zc = z - z.mean(axis=0)
+    yc = y - y.mean()
+    denom = np.sqrt((zc**2).sum(axis=0) * (yc**2).sum()) + 1e-12
+    corr = np.abs(zc.T @ yc) / denom
+    cols = np.argsort(-corr, kind="stable")[:m]
+    return cols, Ridge(alpha=0.1).fit(z[:, cols], y)
+
+
+def _fit_predict(
+    method: str, feats: ReferenceFeatures, train: np.ndarray, y: np.ndarray, test: np.ndarray
+) -> np.ndarray:
+    """Fit ``method`` on reference rows ``train`` with log-latencies ``y``; predict rows ``test``."""
+    if method == "ridge":
+        return Ridge(alpha=1.0).fit(feats.log_ref[train], y).predict(feats.log_ref[test])
+    if method == "nn-ridge":
+        return _NNRidge(0.3).fit(feats.z_ref[train], y).predict(feats.z_ref[test])
+    if method == "nn-ridge-aug":
+        return _NNRidge(0.3).fit(feats.z_aug[train], y).predict(feats.z_aug[test])
+    if method.startswith("nearest-"):
+        cols, model = _nearest(feats.z_aug[train], y, int(method.split("-")[1]))
+        return model.predict(feats.z_aug[test][:, cols])
+    if method == "ensemble":
+        parts = [_fit_predict(m, feats, train, y, test) for m in ("nn-ridge", "nn-ridge-aug", "nearest-3")]
+        return np.mean(parts, axis=0)
+    raise InputError(f"unknown few-shot method {method!r}", hint=f"methods: auto, {', '.join(METHODS)}")
+
+
+def loo_scores(
+    method: str, feats: ReferenceFeatures, rows: np.ndarray, y_log: np.ndarray
+) -> dict[str, float]:
+    """Leave-one-out figures of ``method`` on the samples: RMSE of log-latency, RMSPE, Spearman ρ."""
+    k = len(rows)
+    pred = np.empty(k)
+    for i in range(k):
+        keep = np.arange(k) != i
+        pred[i] = _fit_predict(method, feats, rows[keep], y_log[keep], rows[i : i + 1])[0]
+    t, p = np.exp(y_log), np.exp(pred)
+    rho = stats.spearmanr(y_log, pred).statistic if np.ptp(y_log) > 0 and np.ptp(pred) > 0 else float("nan")
+    return {
+        "loo_rmse_log": float(np.sqrt(np.mean((pred - y_log) ** 2))),
+        "loo_rmspe_pct": float(100 * np.sqrt(np.mean(((p - t) / t) ** 2))),
+        "loo_spearman": float(rho),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- estimator
+
+
+class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
+    """Predict a new device's latency for every NAS-Bench-201 cell from k measured cells.
+
+    Parameters
+    ----------
+    reference : DataFrame, path or None
+        Reference table in the ``nb201.csv.gz`` format (``arch`` + ``lat_<device>_ms`` columns); None = the
+        shipped table.
+    reference_columns : list of str or None
+        Which latency columns to use (default: all of them).
+    exclude_columns : tuple of str
+        Latency columns to leave out (e.g. the device being predicted, in a leave-one-device-out study).
+    method : "auto" or one of :data:`METHODS`
+        "auto" picks by leave-one-out CV on the samples.
+
+    ``fit(X, y)``: ``X`` holds arch strings (a DataFrame with an ``arch`` column, or a sequence), ``y`` their
+    latencies in ms. Fitted: ``method_``, ``cv_scores_`` (method -> LOO figures), ``cv_`` (the chosen one's),
+    ``reference_columns_``, ``n_samples_``.
+    """
+
+    def __init__(
+        self,
+        reference: Any = None,
+        reference_columns: Sequence[str] | None = None,
+        exclude_columns: Sequence[str] = (),
+        method: str = "auto",
+    ) -> None:
+        self.reference = reference
+        self.reference_columns = reference_columns
+        self.exclude_columns = exclude_columns
+        self.method = method
+
+    # -- reference features are expensive-ish (12 NNLS fits): computed once per estimator instance
+    def _features(self) -> ReferenceFeatures:
+        key = (id(self.reference), tuple(self.reference_columns or ()), tuple(self.exclude_columns))
+        cached = getattr(self, "_feats_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        table = _load_reference(self.reference)
+        from hwnas.spaces.nb201_table import latency_columns
+
+        cols = list(self.reference_columns) if self.reference_columns is not None else latency_columns(table)
+        missing = [c for c in self.exclude_columns if c not in table.columns]
+        if missing and self.reference_columns is None:
+            raise InputError(f"exclude_columns {missing} are not in the reference table")
+        cols = [c for c in cols if c not in set(self.exclude_columns)]
+        feats = reference_features(table, cols)
+        self._feats_cache = (key, feats)
+        return feats
+
+    def fit(self, X: Any, y: Any) -> FewShotLatencyPredictor:
+        archs = _archs(X)
+        y_ms = np.asarray(y, dtype=float).ravel()
+        if len(archs) != len(y_ms):
+            raise InputError(f"{len(archs)} cells but {len(y_ms)} latencies")
+        if len(archs) < 5:
+            raise InputError(
+                f"few-shot prediction needs at least 5 measured cells, got {len(archs)}",
+                hint="measure the cells `hwnas suggest-samples --k 10` lists",
+            )
+        if not np.all(np.isfinite(y_ms)) or np.any(y_ms <= 0):
+            raise InputError("latencies must be finite and > 0 ms")
+        if len(set(archs)) != len(archs):
+            raise InputError("each sampled cell must appear once (average repeated measurements first)")
+        valid = ("auto", *METHODS)
+        if self.method not in valid:
+            raise InputError(f"unknown few-shot method {self.method!r}", hint=f"methods: {', '.join(valid)}")
+        feats = self._features()
+        rows = feats.rows(archs)
+        y_log = np.log(y_ms)
+        candidates = METHODS if self.method == "auto" else (self.method,)
+        self.cv_scores_ = {m: loo_scores(m, feats, rows, y_log) for m in candidates}
+        self.method_ = min(candidates, key=lambda m: self.cv_scores_[m]["loo_rmse_log"])
+        self.cv_ = dict(self.cv_scores_[self.method_])
+        self.reference_columns_ = list(feats.columns)
+        self.n_samples_ = len(rows)
+        self.train_rows_ = rows
+        self.train_log_ = y_log
+        return self
+
+    def _predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "method_")
+        feats = self._features()
+        return np.exp(_fit_predict(self.method_, feats, self.train_rows_, self.train_log_, rows))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted latency in ms of each cell in ``X`` (arch strings)."""
+        check_is_fitted(self, "method_")
+        return self._predict_rows(self._features().rows(_archs(X)))
+
+    def predict_all(self) -> pd.DataFrame:
+        """``index, arch, latency_ms`` for every cell of the reference table."""
+        check_is_fitted(self, "method_")
+        feats = self._features()
+        pred = self._predict_rows(np.arange(len(feats.arch)))
+        return pd.DataFrame({"index": feats.index, "arch": feats.arch, "latency_ms": pred})
+
+
+def _archs(X: Any) -> list[str]:
+    if isinstance(X, pd.DataFrame):
+        if "arch" not in X.columns:
+            raise InputError("samples need an 'arch' column", hint="columns: arch,latency_ms")
+        return X["arch"].astype(str).tolist()
+    if isinstance(X, str):
+        return [X]
+    return [str(a) for a in np.asarray(X, dtype=object).ravel()]
+
+
+def _load_reference(reference: Any) -> pd.DataFrame:
+    from hwnas.spaces.nb201_table import load_table
+
+    if reference is None:
+        return load_table(required=("arch",))
+    if isinstance(reference, pd.DataFrame):
+        return reference
+    if isinstance(reference, (str, Path)):
+        return load_table(reference, required=("arch",))
+    raise InputError(f"reference must be a table or a path, got {type(reference).__name__}")
+
+
+def load_samples(path: str | Path) -> pd.DataFrame:
+    """Read ``arch,latency_ms`` samples; raise InputError naming the file and the problem."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file", hint="a CSV with columns arch,latency_ms")
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{p}: not a readable CSV: {exc}", hint="a CSV with columns arch,latency_ms"
+        ) from exc
+    missing = [c for c in ("arch", "latency_ms") if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{p}: missing column(s) {', '.join(missing)} (found {', '.join(map(str, df.columns))})",
+            hint="a CSV with columns arch,latency_ms",
+        )
+    lat = pd.to_numeric(df["latency_ms"], errors="coerce")
+    if lat.isna().any():
+        raise InputError(
+            f"{p}: column 'latency_ms' has {int(lat.isna().sum())} missing or non-numeric value(s)"
+        )
+    from hwnas.spaces.nb201_table import ARCH_RE
+
+    bad = ~df["arch"].astype(str).str.fullmatch(ARCH_RE.pattern)
+    if bad.any():
+        raise InputError(
+            f"{p}: column 'arch' has {int(bad.sum())} malformed arch string(s), "
+            f"first {df['arch'][bad].iloc[0]!r}"
+        )
+    return pd.DataFrame({"arch": df["arch"].astype(str), "latency_ms": lat.astype(float)})
+
+
+# ---------------------------------------------------------------------------------------------- sample design
+
+
+def suggest_samples(
+    k: int = 10, reference: Any = None, seed: int = 0, exclude_columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A designed set of ``k`` cells to measure first: k-means on the leading principal components of the
+    reference devices' standardised log-latencies (connected cells), one cell nearest each centre, so the
+    samples cover the latency range and the directions in which devices disagree. Ordered fastest first.
+    Returns ``index, arch`` plus each cell's mean reference latency rank (0 = fastest)."""
+    if k < 1:
+        raise InputError(f"k must be >= 1, got {k}")
+    table = _load_reference(reference)
+    from hwnas.spaces.nb201_table import latency_columns
+
+    cols = [c for c in latency_columns(table) if c not in set(exclude_columns)]
+    feats = reference_features(table, cols)
+    connected = (
+        table["connected"].to_numpy() > 0 if "connected" in table.columns else np.ones(len(table), bool)
+    )
+    pool = np.flatnonzero(connected)
+    z = feats.z_aug[pool]
+    u, s, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
+    n_pc = int(min(3, len(s)))
+    scores = u[:, :n_pc] * s[:n_pc]
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(scores)
+    chosen: list[int] = []
+    for centre in km.cluster_centers_:
+        order = np.argsort(((scores - centre) ** 2).sum(axis=1))
+        chosen.append(next(int(i) for i in order if int(i) not in chosen))
+    rows = pool[chosen]
+    mean_rank = stats.rankdata(feats.log_ref.mean(axis=1)) - 1
+    out = pd.DataFrame(
+        {"index": feats.index[rows], "arch": feats.arch[rows], "mean_reference_rank": mean_rank[rows]}
+    )
+    return out.sort_values("mean_reference_rank").reset_index(drop=True)
