@@ -24,6 +24,7 @@ from typing import Any
 from hwnas.errors import MeasurementError
 
 _MARKER = "HWNAS-MEMORY-RESULT "
+_PRELOAD = {"run_onnx": ("numpy", "onnxruntime"), "run_torch": ("torch", "torchvision")}
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,16 @@ def measure_peak_memory(
     limit_bytes: int | None = None,
     timeout_s: float = 300.0,
     label: str = "",
+    preload: tuple[str, ...] | None = None,
 ) -> MemoryResult:
-    """Run ``target`` (``"package.module:function"``) with JSON-able ``kwargs`` in a child process."""
-    job = {"target": target, "kwargs": kwargs, "limit_bytes": limit_bytes}
+    """Run ``target`` (``"package.module:function"``) with JSON-able ``kwargs`` in a child process.
+
+    ``preload`` names modules imported before the baseline is taken, so that the runtime's own import
+    is not charged to the model (defaults per known target, e.g. torch for :func:`run_torch`).
+    """
+    if preload is None:
+        preload = _PRELOAD.get(target.rsplit(":", 1)[-1], ())
+    job = {"target": target, "kwargs": kwargs, "limit_bytes": limit_bytes, "preload": list(preload)}
     what = label or target
     with tempfile.TemporaryDirectory(prefix="hwnas-mem-") as tmp:
         job_path = Path(tmp) / "job.json"
@@ -184,6 +192,8 @@ def _child(job_path: str) -> int:
 
             limit = int(job["limit_bytes"])
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        for name in job.get("preload", []):
+            importlib.import_module(name)
         module_name, func_name = job["target"].split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         baseline = _reset_peak()
