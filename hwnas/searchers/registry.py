@@ -1,0 +1,56 @@
+"""Searchers by name, with the defaults each baseline runs with in the thesis's comparison."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hwnas.errors import InputError
+
+SEARCHERS: dict[str, str] = {
+    "hyperpower": "hwnas.searchers.bo_hyperpower:HyperPower",
+    "bo_vanilla": "hwnas.searchers.bo_vanilla:VanillaConstrainedBO",
+    "random_search": "hwnas.searchers.random_search:RandomSearch",
+    "random_walk": "hwnas.searchers.random_walk:RandomWalk",
+    "evolution": "hwnas.searchers.evolution:RegularizedEvolution",
+}
+# Which searchers use early termination of diverging runs by default (thesis §3.4.1: HyperPower and the
+# random search baselines; vanilla BO runs every trial to the end).
+EARLY_TERMINATION = {
+    "hyperpower": True,
+    "bo_vanilla": False,
+    "random_search": True,
+    "random_walk": True,
+    "evolution": False,
+}
+# Which searchers read a cost model (HyperPower needs one; the rest run without, as thesis baselines).
+USES_COST_MODEL = {"hyperpower"}
+
+
+def searcher_class(name: str) -> type:
+    if name not in SEARCHERS:
+        raise InputError(f"unknown searcher {name!r}", hint=f"known: {', '.join(SEARCHERS)}")
+    module, cls = SEARCHERS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_searcher(
+    name: str,
+    space: Any,
+    *,
+    constraints: Any = (),
+    cost_model: Any = None,
+    seed: int = 0,
+    chance_accuracy: float | None = None,
+    early_termination: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Build searcher ``name`` with its default early-termination rule (a ``DivergenceStopper`` at
+    ``chance_accuracy``) and, for those that use one, the cost model."""
+    from hwnas.searchers.objectives.base import DivergenceStopper
+
+    cls = searcher_class(name)
+    use_et = EARLY_TERMINATION.get(name, False) if early_termination is None else early_termination
+    stopper = DivergenceStopper(chance_accuracy=chance_accuracy or 0.1) if use_et else None
+    cm = cost_model if (name in USES_COST_MODEL or kwargs.pop("use_cost_model", False)) else None
+    return cls(space, constraints, cm, seed=seed, stopper=stopper, **kwargs)
