@@ -103,7 +103,8 @@ def _short(text: str, width: int = 48) -> str:
 def _render(resolved, result, layers, summary, csv) -> None:  # noqa: ANN001 - CLI rendering only
     done = result.jobs_total - result.jobs_skipped
     out.print(
-        f"{resolved.name} ({resolved.model_id}) on {result.device} ({result.backend}), "
+        f"{resolved.name}{'' if resolved.model_id == resolved.name else f' ({resolved.model_id})'} "
+        f"on {result.device} ({result.backend}), "
         f"batch {result.batch_size}, "
         f"{result.threads} thread(s): {done} job(s) measured, {result.jobs_skipped} already in the store, "
         f"{result.elapsed_s:.1f} s",
