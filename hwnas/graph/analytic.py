@@ -6,7 +6,8 @@ Conventions (documented in the README, "Counting conventions"):
 - FLOPs = 2·MACs + one FLOP per output element of element-wise work (bias add, batch-norm counts 2
   per element: scale and shift; activations, add and mul 1; pooling one per window element read).
 - params count weights and biases; batch-norm counts its affine scale and shift (2·C), not its running
-  statistics (buffers), as torch's ``parameters()`` does.
+  statistics (buffers), as torch's ``parameters()`` does; layer-norm counts 5 FLOPs per element (mean,
+  variance, normalise, scale, shift) and its affine weight and bias.
 - activation bytes = (input + extra inputs + output elements) × dtype bytes; weight bytes = params × dtype.
 """
 
@@ -56,6 +57,11 @@ def layer_macs_params(spec: LayerSpec) -> tuple[int, int, int]:
         # pool (read every input element), two projections, two activations, the channel-wise scale.
         flops = in_elems + 2 * macs + n * (s + c) + out_elems
         return macs, flops, params
+    if op == "layernorm":
+        # normalise over the last ``norm_dims`` dims: mean, variance, normalise, scale and shift
+        norm = _numel(spec.input_shape[-int(spec.attr("norm_dims", 1)) :])
+        affine = spec.attr("affine", True)
+        return 0, 5 * out_elems, (norm * (2 if spec.bias else 1)) if affine else 0
     if op == "batchnorm":
         c = int(spec.in_channels or spec.input_shape[1])
         return 0, 2 * out_elems, 2 * c

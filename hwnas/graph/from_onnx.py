@@ -312,6 +312,17 @@ def _map(g: _Graph, n: onnx.NodeProto, op: str, x: Shape, y: Shape, dyn: list[st
         return make_layer(
             "matmul", x, y, name=name, extra_input_shapes=extra, attrs={"inner_dim": int(x[-1])}
         )
+    if op == "Transpose":
+        perm = [int(v) for v in a.get("perm", list(range(len(x)))[::-1])]
+        return make_layer("permute", x, y, name=name, attrs={"perm": ",".join(map(str, perm))})
+    if op == "LayerNormalization" and len(n.input) >= 2:
+        axis = int(a.get("axis", -1)) % len(x)
+        bias = len(n.input) > 2 and bool(n.input[2])
+        attrs: dict[str, Any] = {"norm_dims": len(x) - axis}
+        scale = g.consts.get(n.input[1])
+        if not bias and scale is not None and np.all(scale == 1):
+            attrs["affine"] = False  # torch exports elementwise_affine=False as a constant scale of ones
+        return make_layer("layernorm", x, y, name=name, bias=bias, attrs=attrs)
     if op == "BatchNormalization":
         return make_layer("batchnorm", x, y, name=name, in_channels=x[1])
     if op in _ACT:

@@ -120,6 +120,16 @@ def module_layer(m: nn.Module, in_shape: Shape, out_shape: Shape, name: str) -> 
         )
     if isinstance(m, nn.BatchNorm2d):
         return make_layer("batchnorm", in_shape, out_shape, name=name, in_channels=m.num_features)
+    if isinstance(m, nn.LayerNorm):
+        affine = m.elementwise_affine
+        return make_layer(
+            "layernorm",
+            in_shape,
+            out_shape,
+            name=name,
+            bias=affine and m.bias is not None,
+            attrs={"norm_dims": len(m.normalized_shape), **({} if affine else {"affine": False})},
+        )
     for cls, op in _ACT_MODULES.items():
         if type(m) is cls:
             return make_layer(op, in_shape, out_shape, name=name)
@@ -223,8 +233,13 @@ def _node_layer(node: fx.Node, modules: dict[str, nn.Module]) -> LayerSpec | Non
     if out_shape is None:  # produces no tensor (a shape, a tuple): plumbing, or a tuple op seen via getitem
         if node.op == "call_module" or (node.op == "call_function" and node.target not in _PLUMBING_FUNCS):
             tensor_in = [s for s in _arg_shapes(node.args) if s is not None]
-            if tensor_in:  # a tensor op with tuple output (split, chunk): keep it, flagged
-                return make_layer(_target_name(node), tensor_in[0], tensor_in[0], name=node.name)
+            if tensor_in:  # a tensor op with tuple output (split, chunk, attention): keep it, flagged
+                if node.op == "call_module":
+                    kind = type(modules[str(node.target)]).__name__
+                    return make_layer(
+                        kind, tensor_in[0], tensor_in[0], name=str(node.target), attrs={"module_type": kind}
+                    )
+                return make_layer(_target_name(node), tensor_in[0], tensor_in[0], name=_scoped_name(node))
         return None
     arg_shapes = _arg_shapes(node.args)
     tensor_args = [s for s in arg_shapes if s is not None]
@@ -286,6 +301,23 @@ def _zero(node: fx.Node, in_shape: Shape, out_shape: Shape, name: str) -> LayerS
     return make_layer("zero", in_shape, out_shape, name=name)
 
 
+def _permute(node: fx.Node, in_shape: Shape, out_shape: Shape, name: str) -> LayerSpec:
+    """permute / transpose / swapaxes as one ``permute`` layer with the full permutation in ``perm``."""
+    rank = len(in_shape)
+    target = _target_name(node)
+    dims = [a for a in node.args[1:] if isinstance(a, int)]
+    if target == "permute":
+        given = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (list, tuple)) else dims
+        perm = [int(d) % rank for d in given]
+    else:
+        d0, d1 = (int(dims[0]) % rank, int(dims[1]) % rank) if len(dims) == 2 else (0, 0)
+        perm = list(range(rank))
+        perm[d0], perm[d1] = perm[d1], perm[d0]
+    if sorted(perm) != list(range(rank)):
+        return make_layer(target, in_shape, out_shape, name=name)
+    return make_layer("permute", in_shape, out_shape, name=name, attrs={"perm": ",".join(map(str, perm))})
+
+
 def _function_layer(node: fx.Node, in_shape: Shape, out_shape: Shape, tensor_args: list[Shape], name: str):
     t = node.target
     if t in _ADD:
@@ -341,6 +373,15 @@ def _function_layer(node: fx.Node, in_shape: Shape, out_shape: Shape, tensor_arg
             extra_input_shapes=tuple(tensor_args[1:]),
             attrs={"inner_dim": int(in_shape[-1])},
         )
+    if t is F.layer_norm:
+        norm_shape = _arg(node, 1, "normalized_shape", (in_shape[-1],))
+        weight, bias = _arg(node, 2, "weight", None), _arg(node, 3, "bias", None)
+        attrs = {"norm_dims": len(norm_shape)} | ({} if weight is not None else {"affine": False})
+        return make_layer("layernorm", in_shape, out_shape, name=name, bias=bias is not None, attrs=attrs)
+    if t in (torch.permute, torch.transpose, torch.swapaxes):
+        return _permute(node, in_shape, out_shape, name)
+    if t in (torch.unsqueeze, torch.squeeze):
+        return make_layer("reshape", in_shape, out_shape, name=name)
     if t is F.dropout or _target_name(node) == "stochastic_depth":  # both identity at inference
         return make_layer("dropout", in_shape, out_shape, name=name)
     if t is F.pad:
@@ -356,7 +397,9 @@ def _method_layer(node: fx.Node, in_shape: Shape, out_shape: Shape, tensor_args:
         return _binary("mul", node, in_shape, out_shape, tensor_args, name)
     if t.rstrip("_") in _ACT_METHODS:
         return make_layer(_ACT_METHODS[t.rstrip("_")], in_shape, out_shape, name=name)
-    if t in ("view", "reshape"):
+    if t in ("permute", "transpose", "swapaxes"):
+        return _permute(node, in_shape, out_shape, name)
+    if t in ("view", "reshape", "unsqueeze", "squeeze", "view_as", "reshape_as"):
         return make_layer("reshape", in_shape, out_shape, name=name)
     if t == "flatten":
         start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 0)

@@ -15,12 +15,12 @@ from typing import Any
 CONV_OPS = frozenset({"conv2d"})
 DENSE_OPS = frozenset({"linear", "matmul"})
 POOL_OPS = frozenset({"maxpool2d", "avgpool2d", "global_avgpool"})
-NORM_OPS = frozenset({"batchnorm"})
+NORM_OPS = frozenset({"batchnorm", "layernorm"})
 ACTIVATION_OPS = frozenset(
     {"relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh", "softmax"}
 )
 ELEMENTWISE_OPS = frozenset({"add", "mul"})
-SHAPE_OPS = frozenset({"concat", "flatten", "reshape", "identity", "dropout", "pad", "zero"})
+SHAPE_OPS = frozenset({"concat", "flatten", "reshape", "identity", "dropout", "pad", "zero", "permute"})
 COMPOSITE_OPS = frozenset({"se"})
 KNOWN_OPS = (
     CONV_OPS | DENSE_OPS | POOL_OPS | NORM_OPS | ACTIVATION_OPS | ELEMENTWISE_OPS | SHAPE_OPS | COMPOSITE_OPS

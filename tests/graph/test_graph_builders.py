@@ -77,6 +77,12 @@ CASES = {
         a: make_layer(a, (1, 8, 4, 4), (1, 8, 4, 4))
         for a in ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh")
     },
+    "layernorm": make_layer("layernorm", (2, 5, 16), (2, 5, 16), bias=True, attrs={"norm_dims": 1}),
+    "layernorm_2d_plain": make_layer(
+        "layernorm", (1, 4, 6, 6), (1, 4, 6, 6), attrs={"norm_dims": 2, "affine": False}
+    ),
+    "permute": make_layer("permute", (1, 8, 4, 6), (1, 4, 6, 8), attrs={"perm": "0,2,3,1"}),
+    "transpose": make_layer("permute", (2, 5, 7), (2, 7, 5), attrs={"perm": "0,2,1"}),
     "softmax": make_layer("softmax", (2, 10), (2, 10), attrs={"axis": 1}),
     "add": make_layer("add", (1, 8, 4, 4), (1, 8, 4, 4), extra_input_shapes=((1, 8, 4, 4),)),
     "add_scalar": make_layer("add", (1, 8, 4, 4), (1, 8, 4, 4), attrs={"operand": "scalar"}),

@@ -227,3 +227,23 @@ def test_onnx_missing_and_corrupt_files(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:-7])
     with pytest.raises(InputError):
         extract_layers_onnx(truncated)
+
+
+class _TokenMixer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(16)
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: N, C, L
+        y = self.fc(self.norm(x.transpose(1, 2)))
+        return y.permute(0, 2, 1).unsqueeze(-1)
+
+
+def test_layernorm_permute_and_views():
+    model = _TokenMixer()
+    spec = extract_layers(model, (2, 16, 10))
+    assert [layer.op for layer in spec.layers] == ["permute", "layernorm", "linear", "permute", "reshape"]
+    assert spec.layers[0].attr("perm") == "0,2,1" and spec.layers[0].output_shape == (2, 10, 16)
+    assert spec.params == sum(p.numel() for p in model.parameters())
+    assert not spec.unknown_layers

@@ -148,6 +148,17 @@ def _body(g: _G, spec: LayerSpec, ins: list[str], out: str, opset: int) -> None:
         scale, bias = g.const("gamma", g.rng.uniform(0.5, 1.5, c)), g.const("beta", g.rng.normal(0, 0.1, c))
         mean, var = g.const("mean", g.rng.normal(0, 0.1, c)), g.const("var", g.rng.uniform(0.5, 1.5, c))
         g.node("BatchNormalization", [x, scale, bias, mean, var], out, epsilon=1e-5)
+    elif op == "layernorm":
+        norm_shape = tuple(int(v) for v in spec.input_shape[-int(spec.attr("norm_dims", 1)) :])
+        axis = len(spec.input_shape) - len(norm_shape)
+        if spec.attr("affine", True):
+            scale = g.const("gamma", g.rng.uniform(0.5, 1.5, norm_shape))
+        else:
+            scale = g.const("gamma", np.ones(norm_shape))
+        inputs = [x, scale] + ([g.const("beta", g.rng.normal(0, 0.1, norm_shape))] if spec.bias else [])
+        g.node("LayerNormalization", inputs, out, axis=axis, epsilon=1e-5)
+    elif op == "permute":
+        g.node("Transpose", [x], out, perm=[int(v) for v in str(spec.attr("perm")).split(",")])
     elif op in ("relu", "sigmoid", "tanh"):
         g.node({"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[op], [x], out)
     elif op == "relu6":

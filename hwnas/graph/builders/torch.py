@@ -92,6 +92,15 @@ class Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+class Permute(nn.Module):
+    def __init__(self, perm: tuple[int, ...]) -> None:
+        super().__init__()
+        self.perm = perm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(*self.perm)
+
+
 class Pad(nn.Module):
     """Zero padding from the input to the output spatial size (extra row/column at the end)."""
 
@@ -172,6 +181,11 @@ def build_layer_module(spec: LayerSpec) -> nn.Module:
         m = nn.AdaptiveAvgPool2d(1)
     elif op == "batchnorm":
         m = nn.BatchNorm2d(int(spec.in_channels or spec.input_shape[1]))
+    elif op == "layernorm":
+        norm_shape = tuple(spec.input_shape[-int(spec.attr("norm_dims", 1)) :])
+        m = nn.LayerNorm(norm_shape, elementwise_affine=bool(spec.attr("affine", True)), bias=spec.bias)
+    elif op == "permute":
+        m = Permute(tuple(int(v) for v in str(spec.attr("perm")).split(",")))
     elif op in _ACTIVATIONS:
         m = _ACTIVATIONS[op]()
     elif op == "softmax":
