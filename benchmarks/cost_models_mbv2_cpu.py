@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 def profile(args: argparse.Namespace) -> None:
@@ -37,10 +38,15 @@ def profile(args: argparse.Namespace) -> None:
     config = load_device(args.device)
     config = dataclasses.replace(
         config,
-        repeat=RepeatPolicy(warmup=args.warmup, min_repeats=args.min_repeats, max_repeats=args.max_repeats,
-                            target_ci_rel=args.target_ci, max_seconds=args.max_seconds),
+        repeat=RepeatPolicy(
+            warmup=args.warmup,
+            min_repeats=args.min_repeats,
+            max_repeats=args.max_repeats,
+            target_ci_rel=args.target_ci,
+            max_seconds=args.max_seconds,
+        ),
         power=PowerConfig(sampler="none"),
-    )  # fmt: skip
+    )
     profiler = get_profiler(config, threads=1)
     space = MBV2Space(resolution=args.resolution, seed=args.seed)
     rng = np.random.default_rng(args.seed)
@@ -51,55 +57,89 @@ def profile(args: argparse.Namespace) -> None:
         for i, arch in enumerate(archs, 1):
             # The space's analytic layer list (identical to the traced one, and ~50x faster); the model id
             # names the resolution, since the same arch string at another resolution is another model.
-            model = ResolvedModel(name=f"mbv2:{arch}", model_id=f"mbv2@{args.resolution}:{arch}",
-                                  module=space.build(arch).eval(), onnx_path=None, input_shape=shape,
-                                  spec=space.layers(arch))  # fmt: skip
-            res = profiler.profile(model, store, per_layer=True, whole_model=True, memory=False)
+            model = ResolvedModel(
+                name=f"mbv2:{arch}",
+                model_id=f"mbv2@{args.resolution}:{arch}",
+                module=space.build(arch).eval(),
+                onnx_path=None,
+                input_shape=shape,
+                spec=space.layers(arch),
+            )
+            per_layer = (i - 1) % args.layer_every == 0
+            res = profiler.profile(model, store, per_layer=per_layer, whole_model=True, memory=False)
             if i % 10 == 0 or i == len(archs):
-                print(f"[{time.time() - t0:6.0f} s] profiled {i}/{len(archs)} (last: {res.jobs_total} jobs, "
-                      f"{res.jobs_skipped} skipped)", file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"[{time.time() - t0:6.0f} s] profiled {i}/{len(archs)} (last: {res.jobs_total} jobs, "
+                    f"{res.jobs_skipped} skipped)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def _lists(model_ids: list[str], resolution: int) -> pd.DataFrame:
+    """Layer lists (model_id, layer_key, features) of stored archs, rebuilt from the search space."""
+    from hwnas.cost_models.data import layer_frame
+    from hwnas.spaces.mbv2 import MBV2Space
+
+    space = MBV2Space(resolution=resolution)
+    frames = []
+    for mid in model_ids:
+        f = layer_frame(space.layers(mid.split(":", 1)[1]).layers)
+        f.insert(0, "model_id", mid)
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
 
 
 def fit_and_report(args: argparse.Namespace) -> dict:
     from hwnas.cost_models import metrics
-    from hwnas.cost_models.data import load_store_data, split_by_model
+    from hwnas.cost_models.data import TrainingData, load_store_data
     from hwnas.cost_models.export import save_cost_table
     from hwnas.cost_models.fitting import fit_layerwise, make_estimator, predict_models_table, table_from_fit
     from hwnas.store import SQLiteStore
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = {}
     with SQLiteStore(args.store) as store:
-        datasets = {"isolated": load_store_data(store, device=args.device, metric="latency_ms")}
-        if args.device == "local-cpu":  # onnxruntime also times each layer inside the whole model
-            datasets["in-model"] = load_store_data(store, device=args.device, metric="latency_ms",
-                                                   layer_metric="in_model_latency_ms")  # fmt: skip
-    for layer_src, data in datasets.items():
-        train, test = split_by_model(data, args.test_size, seed=args.seed)
-        print(f"{layer_src} layer times: {data.summary()} -> fit on {len(train.model_ids)} archs, "
-              f"held out {len(test.model_ids)}", file=sys.stderr)  # fmt: skip
-        candidates = {
-            "flops-proportional": ("flops", {}),
-            "lut-sum (fallback boosted)": ("lut", {"fallback": "boosted"}),
-            "boosted (sklearn, per op)": ("boosted", {}),
-            "boosted (xgboost, per op)": ("xgboost", {}),
-        }
-        for label, (name, kw) in candidates.items():
-            for overhead in args.overheads:
-                t = time.perf_counter()
-                est = make_estimator(name, seed=args.seed, **kw)
-                est = fit_layerwise(est, train, overhead=overhead)
-                table = table_from_fit(est, train)
-                frame = predict_models_table(table, test).dropna(subset=["measured"])
-                rep = metrics.report(frame["measured"], frame["predicted"])
-                rep["fit_s"] = time.perf_counter() - t
-                key = f"{label} | layers: {layer_src} | overhead: {overhead}"
-                results[key] = rep
-                if name in ("lut", "boosted") and overhead == args.overheads[-1]:
-                    slug = f"{name}_{layer_src.replace('-', '')}"
-                    save_cost_table(table, out_dir / f"mbv2_{slug}.json")
-                    frame.to_csv(out_dir / f"mbv2_{slug}_heldout.csv", index=False)
+        data = load_store_data(store, device=args.device, metric="latency_ms")
+    # Split architectures (never rows): held-out archs contribute neither layer nor whole-model records.
+    ids = sorted(data.models["model_id"])
+    rng = np.random.default_rng(args.seed)
+    test_ids = set(rng.permutation(ids)[: int(round(args.test_size * len(ids)))].tolist())
+    train_ids = [m for m in ids if m not in test_ids]
+    train = data.subset(train_ids)
+    lists = _lists(ids, args.resolution)
+    train_lists = lists[lists["model_id"].isin(set(train_ids))]
+    test = TrainingData(
+        layers=lists[lists["model_id"].isin(test_ids)].reset_index(drop=True),
+        models=data.models[data.models["model_id"].isin(test_ids)].reset_index(drop=True),
+        metric=data.metric,
+    )
+    print(
+        f"stored: {data.summary()}; fit on {len(train_ids)} archs ({train.layers['model_id'].nunique()} with "
+        f"per-layer times), held out {len(test_ids)}",
+        file=sys.stderr,
+    )
+    candidates = {
+        "flops-proportional": ("flops", {}),
+        "lut-sum (fallback boosted)": ("lut", {"fallback": "boosted"}),
+        "boosted (sklearn, per op)": ("boosted", {}),
+        "boosted (xgboost, per op)": ("xgboost", {}),
+    }
+    results = {}
+    for label, (name, kw) in candidates.items():
+        for overhead in args.overheads:
+            t = time.perf_counter()
+            est = fit_layerwise(
+                make_estimator(name, seed=args.seed, **kw), train, overhead=overhead, model_layers=train_lists
+            )
+            table = table_from_fit(est, train)
+            frame = predict_models_table(table, test).dropna(subset=["measured"])
+            rep = metrics.report(frame["measured"], frame["predicted"])
+            rep["fit_s"] = time.perf_counter() - t
+            results[f"{label} | overhead: {overhead or 'none'}"] = rep
+            slug = f"{name}_{overhead or 'none'}"
+            save_cost_table(table, out_dir / f"mbv2_{slug}.json")
+            frame.to_csv(out_dir / f"mbv2_{slug}_heldout.csv", index=False)
     return results
 
 
@@ -118,6 +158,13 @@ def main() -> None:
     ap.add_argument("--target-ci", type=float, default=0.01)
     ap.add_argument("--max-seconds", type=float, default=0.5)
     ap.add_argument("--overheads", nargs="+", default=["none", "affine", "per-op"])
+    ap.add_argument(
+        "--layer-every",
+        type=int,
+        default=4,
+        help="time layers in isolation for every k-th arch (the store keeps layer records per "
+        "model, so each profiled arch re-times its ~80 layer keys); whole model for all",
+    )
     ap.add_argument("--skip-profile", action="store_true")
     args = ap.parse_args()
     args.overheads = [o if o != "none" else False for o in args.overheads]

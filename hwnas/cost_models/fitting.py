@@ -77,13 +77,20 @@ def aggregate_layers(layers: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_layerwise(
-    estimator: Any, data: TrainingData, overhead: str | bool = "affine", aggregate: bool = True
+    estimator: Any,
+    data: TrainingData,
+    overhead: str | bool = "affine",
+    aggregate: bool = True,
+    model_layers: pd.DataFrame | None = None,
 ) -> Any:
     """Fit on layer rows, then the model overhead on architectures measured whole (if >= 2).
 
     ``aggregate``: fit on one row per layer key (median over its measurements), so a key repeated in
     many architectures does not dominate, and boosting stays fast. ``overhead``: ``affine``
-    (``a + b·Σ``), ``per-op`` (``a + Σ_k b_k·Σ_k`` over op kinds) or ``none``.
+    (``a + b·Σ``), ``per-op`` (``a + Σ_k b_k·Σ_k`` over op kinds) or ``none``. ``model_layers``: the
+    layer lists (``model_id``, ``layer_key``, layer features) of the architectures measured whole, when
+    they are not all in ``data.layers`` (e.g. architectures profiled whole only, their layer lists built
+    from the search space); default ``data.layers``.
     """
     if overhead is True:
         overhead = "affine"
@@ -105,7 +112,8 @@ def fit_layerwise(
     else:
         estimator.fit(X, y)
     whole = data.models.set_index("model_id")["value"]
-    rows = data.layers[data.layers["model_id"].isin(whole.index)]
+    lists = data.layers if model_layers is None else model_layers
+    rows = lists[lists["model_id"].isin(whole.index)]
     if overhead != "none" and rows["model_id"].nunique() >= 2:
         by = rows["op_code"].to_numpy() if overhead == "per-op" else None
         estimator.fit_overhead(
