@@ -329,16 +329,19 @@ def fit_tabular(
             est.set_params(group_column=None)
         return est
 
+    # Split by architecture id: repeated rows of one architecture all land on the same side.
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    n_test = max(1, int(round(test_size * len(y))))
-    test, train = order[:n_test], order[n_test:]
+    uniq = list(dict.fromkeys(ids))
+    n_test = max(1, int(round(test_size * len(uniq))))
+    test_ids = set(rng.permutation(uniq)[:n_test].tolist())
+    is_test = np.array([i in test_ids for i in ids])
+    test, train = np.flatnonzero(is_test), np.flatnonzero(~is_test)
     est = make().fit(features.iloc[train], y[train])
     pred = est.predict(features.iloc[test])
     validation = {
         "model": metrics.report(y[test], pred),
         "split": {
-            "by": "row (architecture)",
+            "by": "architecture id",
             "test_size": test_size,
             "seed": seed,
             "n_train": int(len(train)),

@@ -36,7 +36,9 @@ def true_layer_ms(spec) -> float:
     return base + spec.flops * 2e-7
 
 
-def build_store(path, n_models: int = 30, seed: int = 0, noise: float = 0.0) -> SQLiteStore:
+def build_store(
+    path, n_models: int = 30, seed: int = 0, noise: float = 0.0, in_model: bool = False
+) -> SQLiteStore:
     rng = np.random.default_rng(seed)
     store = SQLiteStore(path)
     fp = Fingerprint(device="synthetic", fields={"cpu": "test"})
@@ -65,6 +67,21 @@ def build_store(path, n_models: int = 30, seed: int = 0, noise: float = 0.0) -> 
                     stats=st,
                 )
             )
+            if in_model and spec.op == "conv2d":  # relu fused into the conv inside the whole model
+                store.add(
+                    Measurement(
+                        device="synthetic",
+                        fingerprint_id=fp.id,
+                        backend="test",
+                        model_id=model_id,
+                        scope="layer",
+                        metric="in_model_latency_ms",
+                        value=0.8 * v,
+                        layer_key=spec.key(),
+                        layer_name=f"l{i}",
+                        layer_index=i,
+                    )
+                )
         whole = 0.3 + 1.1 * total
         store.add(
             Measurement(

@@ -190,3 +190,40 @@ def test_model_prediction_interval_and_probability(synthetic_store):
     measured = float(data.models.set_index("model_id").loc["synthetic:0", "value"])
     assert out["value"] == pytest.approx(measured, rel=0.1)
     assert table.predict_model(spec, budget=0.0)["prob_within_budget"] < 0.01
+
+
+def test_in_model_layer_metric_marks_fused_ops_and_per_op_overhead(tmp_path):
+    from conftest import build_store
+
+    from hwnas.graph.layer import ModelSpec
+
+    store = build_store(tmp_path / "im.db", n_models=20, seed=5, in_model=True)
+    data = load_store_data(store, layer_metric="in_model_latency_ms")
+    assert data.zero_ops == ["relu"] and set(data.layers["layer_key"].str.split("|").str[0]) == {"conv2d"}
+    est = fit_layerwise(make_estimator("lut"), data, overhead="per-op")
+    assert set(est.overhead_["slopes"]) == {"0.0", "1.0"}  # conv (3x3) and conv1x1 op kinds
+    from hwnas.cost_models.fitting import table_from_fit
+
+    table = table_from_fit(est, data)
+    keys = data.layers[data.layers["model_id"] == "synthetic:0"]["layer_key"].tolist()
+    specs = store.get_layer_specs(keys)
+    full = [s for s in store.get_layer_specs().values() if s.op == "relu"][:1] + [specs[k] for k in keys]
+    per = table.predict_layers(full)
+    assert per["source"].tolist()[0] == "fused" and per["value"].iloc[0] == 0.0
+    out = table.predict_model(ModelSpec("m", (1, 8, 16, 16), full))
+    measured = float(data.models.set_index("model_id").loc["synthetic:0", "value"])
+    assert out["value"] == pytest.approx(measured, rel=0.05)
+    store.close()
+
+
+def test_tabular_split_keeps_repeated_architectures_together():
+    from hwnas.cost_models.fitting import fit_tabular
+
+    rng = np.random.default_rng(0)
+    ids = [f"a{i // 3}" for i in range(60)]  # every architecture measured three times
+    x = np.repeat(rng.random(20), 3)
+    feats = pd.DataFrame({"x": x})
+    y = 2.0 + 3.0 * x + rng.normal(0, 0.01, 60)
+    table, validation = fit_tabular("linear", feats, y, ids, test_size=0.25, seed=1)
+    assert validation["split"]["n_test"] % 3 == 0 and validation["split"]["by"] == "architecture id"
+    assert table.meta["input"] == "tabular" and len(table.meta["fit_model_ids"]) == 60
