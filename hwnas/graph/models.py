@@ -4,7 +4,8 @@ Accepted forms (``resolve_model``):
 - a torchvision classification model name: ``mobilenet_v2``, ``resnet18``, ``torchvision:resnet18``
   (built with ``weights=None``: random weights, never a download);
 - a path to an ``.onnx`` file;
-- ``mbv2:<arch>``: a point of the MobileNetV2-style space (``hwnas.spaces.mbv2``);
+- ``mbv2:<arch>``: a point of the MobileNetV2-style space (``hwnas.spaces.mbv2``), or
+  ``mbv2@<resolution>[w<width>]:<arch>`` (the form of ``MBV2Space.model_id``);
 - ``nb201:<arch string>``: a NAS-Bench-201 cell network (``hwnas.spaces.nb201``, imported lazily).
 """
 
@@ -135,15 +136,46 @@ def _resolve_torchvision(name: str, input_shape: tuple[int, ...] | None, batch_s
     return from_module(module, shape, name, f"torchvision:{name}")
 
 
-def _resolve_mbv2(arch: str, input_shape: tuple[int, ...] | None, batch_size: int) -> ResolvedModel:
+def _resolve_mbv2(
+    prefix: str, arch: str, input_shape: tuple[int, ...] | None, batch_size: int
+) -> ResolvedModel:
+    """``mbv2:<arch>`` (resolution from the input shape, default 224) or ``mbv2@<res>[w<width>]:<arch>``."""
     from hwnas.spaces.mbv2 import MBV2Space
 
-    res = int(input_shape[-1]) if input_shape is not None else 224
-    space = MBV2Space(resolution=res)
-    canonical = space.encode(space.decode(arch))
-    module = space.build(canonical)
-    shape = _shape_for(input_shape, batch_size, (3, res, res))
-    return from_module(module, shape, f"mbv2:{canonical}", f"mbv2:{canonical}")
+    m = re.fullmatch(r"mbv2(?:@(\d+)(?:w(\d+(?:\.\d+)?))?)?", prefix)
+    if m is None:
+        raise InputError(
+            f"model prefix {prefix!r} is malformed", hint="use mbv2:<arch> or mbv2@96w0.5:<arch>"
+        )
+    res = int(m.group(1)) if m.group(1) else (int(input_shape[-1]) if input_shape is not None else 224)
+    if m.group(1) and input_shape is not None and int(input_shape[-1]) != res:
+        raise InputError(
+            f"input shape {input_shape} disagrees with resolution {res} of {prefix!r}",
+            hint="drop --input-shape or the @<resolution> of the model name",
+        )
+    width = float(m.group(2) or 1.0)
+    # decode permissively: SE tokens (Single-Path+) and searched first/last blocks are valid points too
+    space = MBV2Space(resolution=res, width=width, se_ratios=(0.0, 0.25, 0.5))
+    try:
+        canonical = space.encode(space.decode(arch))
+    except InputError as first_error:
+        space = MBV2Space(resolution=res, width=width, se_ratios=(0.0, 0.25, 0.5), search_ends=True)
+        try:
+            canonical = space.encode(space.decode(arch))
+        except InputError:
+            raise first_error from None
+    shape = _shape_for(input_shape, batch_size, space.input_shape)
+    model_id = space.model_id(canonical) if m.group(1) else f"mbv2:{canonical}"
+    module = space.build(canonical).eval()
+    spec = space.layers(canonical, batch_size=shape[0])
+    return ResolvedModel(
+        name=f"mbv2:{canonical}",
+        model_id=model_id,
+        module=module,
+        onnx_path=None,
+        input_shape=shape,
+        spec=spec,
+    )
 
 
 def _resolve_nb201(arch: str, input_shape: tuple[int, ...] | None, batch_size: int) -> ResolvedModel:
@@ -180,8 +212,8 @@ def resolve_model(
         return _resolve_onnx(Path(text), input_shape, batch_size)
     prefix, sep, rest = text.partition(":")
     if sep:
-        if prefix == "mbv2":
-            return _resolve_mbv2(rest, input_shape, batch_size)
+        if prefix.startswith("mbv2"):
+            return _resolve_mbv2(prefix, rest, input_shape, batch_size)
         if prefix == "nb201":
             return _resolve_nb201(rest, input_shape, batch_size)
         if prefix == "torchvision":

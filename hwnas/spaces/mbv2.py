@@ -263,6 +263,25 @@ class MBV2Space:
         return np.random.default_rng(rng)
 
     # --- models ------------------------------------------------------------------------------------------
+    def model_id(self, arch: str) -> str:
+        """Store id of ``arch``: ``mbv2@<resolution>[w<width>]:<arch>`` (``resolve_model`` reads it back)."""
+        width = "" if self.width == 1.0 else f"w{self.width:g}"
+        return f"mbv2@{self.resolution}{width}:{self.encode(self.decode(arch))}"
+
+    def resolve(self, arch: str, batch_size: int = 1) -> Any:
+        """``arch`` as a ``hwnas.graph.models.ResolvedModel`` (module in eval mode + analytic layer list)."""
+        from hwnas.graph.models import ResolvedModel
+
+        canonical = self.encode(self.decode(arch))
+        return ResolvedModel(
+            name=f"mbv2:{canonical}",
+            model_id=self.model_id(canonical),
+            module=self.build(canonical).eval(),
+            onnx_path=None,
+            input_shape=(int(batch_size), *self.input_shape),
+            spec=self.layers(canonical, batch_size=batch_size),
+        )
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (3, self.resolution, self.resolution)

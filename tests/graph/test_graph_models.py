@@ -87,3 +87,26 @@ def test_parse_input_shape(text, expected):
 def test_parse_input_shape_rejects(text):
     with pytest.raises(InputError, match="input shape"):
         parse_input_shape(text)
+
+
+def test_mbv2_ids_with_resolution_and_width():
+    from hwnas.spaces.mbv2 import MBV2Space
+
+    space = MBV2Space(resolution=96, width=0.5, seed=3)
+    arch = space.sample()
+    mid = space.model_id(arch)
+    assert mid == f"mbv2@96w0.5:{arch}"
+    r = resolve_model(mid)
+    assert r.model_id == mid and r.input_shape == (1, 3, 96, 96)
+    assert [layer.key() for layer in r.spec.layers] == [layer.key() for layer in space.layers(arch).layers]
+    direct = space.resolve(arch, batch_size=2)
+    assert direct.model_id == mid and direct.input_shape == (2, 3, 96, 96) and not direct.module.training
+    assert resolve_model(f"mbv2@64:{arch}").input_shape == (1, 3, 64, 64)
+    # Single-Path+ SE tokens and searched end blocks resolve too
+    se = resolve_model("mbv2:k3e1-k5e6se25" + "-k3e6" * 20, input_shape=(1, 3, 64, 64))
+    assert sum(layer.op == "se" for layer in se.spec.layers) == 1
+    assert resolve_model("mbv2@64:k5e6" + "-k3e6" * 21).model_id.startswith("mbv2@64:k5e6-")
+    with pytest.raises(InputError, match="malformed"):
+        resolve_model(f"mbv2@96x:{arch}")
+    with pytest.raises(InputError, match="disagrees"):
+        resolve_model(f"mbv2@96:{arch}", input_shape=(1, 3, 64, 64))
