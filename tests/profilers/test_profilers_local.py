@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import fast_config, tiny_model
+from profiler_helpers import fast_config, tiny_model
 
 from hwnas.errors import InputError
 from hwnas.profilers.onnxruntime_cpu import OnnxRuntimeCPUProfiler

@@ -4,7 +4,7 @@ import os
 import stat
 
 import pytest
-from conftest import fast_config
+from profiler_helpers import fast_config
 
 from hwnas.device_config import BACKENDS
 from hwnas.errors import DeviceUnavailableError
