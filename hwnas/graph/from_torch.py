@@ -493,9 +493,9 @@ def extract_layers(
 
     LayerSpec names are torch qualified module names (``features.1.conv.0.0``) or fx node names for
     functional ops, prefixed by the module they ran in (``layer1.0.add``, or ``add_3`` at top level).
-    The module is run once in eval mode on CPU random data; its training flag is restored afterwards.
-    Modules with several inputs get ``extra_input_shapes`` for the others. ``on_fallback(reason)`` is
-    called when fx tracing fails and hooks are used.
+    The module is run once in eval mode on random data (on its device, in its dtype); its training
+    flag is restored afterwards. Modules with several inputs get ``extra_input_shapes`` for the
+    others. ``on_fallback(reason)`` is called when fx tracing fails and hooks are used.
     """
     shape = tuple(int(s) for s in input_shape)
     if not shape or any(s <= 0 for s in shape):
@@ -503,7 +503,10 @@ def extract_layers(
             f"input shape {input_shape} is not valid", hint="give positive sizes, e.g. 1,3,224,224"
         )
     leaves = tuple(leaf_types) + _se_types()
-    examples = tuple(torch.randn(*s) for s in (shape, *extra_input_shapes))
+    param = next(iter(module.parameters()), None)  # inputs on the module's device and in its float dtype
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    examples = tuple(torch.randn(*s, device=device, dtype=dtype) for s in (shape, *extra_input_shapes))
     was_training = module.training
     module.eval()
     try:

@@ -247,3 +247,11 @@ def test_layernorm_permute_and_views():
     assert spec.layers[0].attr("perm") == "0,2,1" and spec.layers[0].output_shape == (2, 10, 16)
     assert spec.params == sum(p.numel() for p in model.parameters())
     assert not spec.unknown_layers
+
+
+def test_half_precision_model_counts_two_bytes_per_value():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).half()
+    spec = extract_layers(model, (1, 3, 8, 8))
+    assert [layer.dtype_bytes for layer in spec.layers] == [2, 2]
+    assert spec.weight_bytes == 2 * spec.params
+    assert "dt=2" in spec.layers[0].key()
