@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 
@@ -50,7 +51,10 @@ def main() -> None:
     model = resolve_model(args.model)
     cfg = load_device(args.device)
     rep = dataclasses.replace(cfg.repeat, target_ci_rel=args.target)
-    print(f"# {cpu_model()}; {args.model} on {cfg.name} ({cfg.backend}), {cfg.threads} thread(s)")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(
+        f"# {cpu_model()}; {args.model} on {cfg.name} ({cfg.backend}), {cfg.threads} thread(s); load {load}"
+    )
     run(
         model,
         dataclasses.replace(cfg, repeat=rep),

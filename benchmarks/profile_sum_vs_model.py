@@ -12,6 +12,7 @@ Results go to the store with the device fingerprint (a rerun reuses them; --forc
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def main() -> None:
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     store_path = args.store or Path(tempfile.mkdtemp(prefix="hwnas-bench-")) / "bench.db"
-    print(f"# {cpu_model()}, store {store_path}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(
+        f"# {cpu_model()}, {os.cpu_count()} logical cores, load average {load} (other work skews whole-model"
+    )
+    print(f"# times more than short isolated layers), store {store_path}")
     header = (f"{'model':<14} {'device':<16} {'backend':<16} {'layers':>6} {'whole ms':>9} "
               f"{'sum iso ms':>10} {'iso/whole':>9} {'sum in-model ms':>15} {'in-model/whole':>14} "
               f"{'secs':>6}")  # fmt: skip

@@ -108,10 +108,15 @@ def measure(
     """Time ``fn()`` under ``policy``; samples are per-call milliseconds.
 
     ``fn`` must do the whole unit of work (and synchronise if the device is asynchronous). The thread
-    count is whatever the caller fixed beforehand (the profiler sets and records it).
+    count is whatever the caller fixed beforehand (the profiler sets and records it). Warm-up stops
+    early once it has lasted ``max_seconds`` (at least one call), so slow models do not warm up for ages.
     """
+    t_warm, warmed = clock(), 0
     for _ in range(policy.warmup):
         fn()
+        warmed += 1
+        if clock() - t_warm >= policy.max_seconds:  # a slow model: warm enough after max_seconds
+            break
     k = _calls_per_sample(fn, min_sample_s) if min_sample_s > 0 else 1
     samples: list[float] = []
     start = clock()
@@ -131,4 +136,4 @@ def measure(
         if n >= policy.min_repeats and clock() - start >= policy.max_seconds:
             stop = "max_seconds"
             break
-    return TimingResult(summarize(samples), k, policy.warmup, stop, clock() - start)
+    return TimingResult(summarize(samples), k, warmed, stop, clock() - start)

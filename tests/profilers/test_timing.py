@@ -87,3 +87,12 @@ def test_measure_batches_fast_calls_real_clock():
     res = measure(lambda: calls.append(1), policy, min_sample_s=1e-4)
     assert res.calls_per_sample > 1  # an empty lambda lasts far less than 0.1 ms
     assert res.stats.median < 0.1
+
+
+def test_warmup_is_capped_by_max_seconds_for_slow_calls():
+    clock = FakeClock([2.0] * 100)  # each call "takes" 2 s
+    policy = RepeatPolicy(warmup=10, min_repeats=3, max_repeats=50, target_ci_rel=0.001, max_seconds=3.0)
+    res = measure(clock.work, policy, min_sample_s=0, clock=clock)
+    calls = 100 - sum(1 for _ in clock.durations)
+    assert calls == 2 + res.stats.n  # two warm-up calls reach 3 s; then the min_repeats
+    assert res.stats.n == 3 and res.warmup == 2
