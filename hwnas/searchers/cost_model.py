@@ -80,9 +80,11 @@ def fit_cost_models(
     seed: int = 0,
     estimator: Callable[[], Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    project: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[ConfigCostModel, Any]:
     """Profile ``n_samples`` random configs with ``measure`` (cheap: no training) and fit one model per
-    cost. Returns the model set and the profiled data (a DataFrame: features + measured costs)."""
+    cost (``project`` maps a sample to the point really measured). Returns the model set and the
+    profiled data (a DataFrame: configs + measured costs, the form ``--cost-data`` reads back)."""
     if n_samples < 3:
         raise InputError(f"fitting cost models needs at least 3 profiled configs, got n_samples={n_samples}")
     if estimator is None:
@@ -91,6 +93,8 @@ def fit_cost_models(
         estimator = LinearCostModel
     rng = np.random.default_rng(seed)
     configs = [space.sample(rng) for _ in range(n_samples)]
+    if project is not None:  # a table's objective: model the rows that are really measured
+        configs = [project(c) for c in configs]
     measured: list[Mapping[str, float]] = []
     for c in configs:
         measured.append(measure(c))
@@ -106,7 +110,9 @@ def fit_cost_models(
                 f"cost {name!r} was not measured; the measurement gave {sorted(measured[0])}"
             ) from exc
         models[name] = estimator().fit(X, y)
-    data = X.copy()
+    import pandas as pd
+
+    data = pd.DataFrame(configs)
     for name in cost_names:
         data[name] = [float(m[name]) for m in measured]
     return ConfigCostModel(space, models), data

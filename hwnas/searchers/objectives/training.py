@@ -202,6 +202,7 @@ class TrainingObjective:
         batch_size: int = 32,
         seed: int = 0,
         max_train: int | None = None,
+        threads: int = 1,
         cost_fn: Callable[[Mapping[str, Any], Any, tuple[int, ...]], dict[str, float]] | None = None,
         cost_names: tuple[str, ...] = (),
     ) -> None:
@@ -209,6 +210,7 @@ class TrainingObjective:
         self.epochs = epochs
         self.batch_size = batch_size
         self.seed = seed
+        self.threads = threads
         self.cost_fn = cost_fn
         self.cost_names = tuple(cost_names)
         self.space = hyperpower_space(n_conv)
@@ -224,7 +226,20 @@ class TrainingObjective:
         return dict(self.cost_fn(config, self.build(config), (1, *self.data.input_shape)))
 
     def evaluate(self, config: Mapping[str, Any], stopper: Stopper | None = None) -> Evaluation:
+        import torch
+
         self.space.validate(config)
-        return train_config(
-            config, self.data, epochs=self.epochs, batch_size=self.batch_size, seed=self.seed, stopper=stopper
-        )
+        # Small CNNs train fastest on one thread; several threads on a shared 2-core machine thrash.
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return train_config(
+                config,
+                self.data,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                stopper=stopper,
+            )
+        finally:
+            torch.set_num_threads(previous)

@@ -1,0 +1,223 @@
+"""Compare searchers over seeds on one objective and budget (thesis §3.4.2, figs. 3.5-3.6).
+
+Per searcher: best feasible objective vs number of evaluations (mean ± std over seeds), evaluations
+needed to come within ``tolerance`` of the optimum, constraint-violating evaluations, early-stopped
+evaluations, and time (wall time of the search itself, and evaluation time as the objective reports it,
+e.g. the training time a table recorded). The optimum is the table's best feasible row when the
+objective can say (``best_feasible``), else the best any run found.
+
+Cost models for the searchers that use them are fitted once, from ``cost_model_samples`` random configs
+whose costs are measured (cheaply) before any search: HyperPower's offline profiling step (§3.3).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import InputError
+from hwnas.searchers.base import History
+from hwnas.searchers.constraints import Constraint, parse_constraints
+from hwnas.searchers.cost_model import fit_cost_models
+from hwnas.searchers.registry import make_searcher
+
+DEFAULT_SEARCHERS = ("hyperpower", "bo_vanilla", "random_search", "random_walk")
+
+
+@dataclass
+class SearcherSummary:
+    name: str
+    n_seeds: int
+    best_curve_mean: list[float]
+    best_curve_std: list[float]
+    violations_curve_mean: list[float]
+    final_best_mean: float
+    final_best_std: float
+    evals_to_near_optimal_mean: float  # over the seeds that got there
+    evals_to_near_optimal_std: float
+    reached_near_optimal: int  # seeds that got within tolerance
+    violations_mean: float
+    violations_std: float
+    early_stopped_mean: float
+    wall_time_s_mean: float
+    wall_time_s_std: float
+    eval_time_s_mean: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Comparison:
+    objective: str
+    constraints: list[str]
+    n_evals: int
+    seeds: list[int]
+    optimum: float
+    tolerance: float
+    summaries: dict[str, SearcherSummary]
+    histories: dict[str, list[History]] = field(default_factory=dict)
+    cost_model_errors: dict[str, float] = field(default_factory=dict)
+
+    def speedup_vs(self, reference: str = "bo_vanilla") -> dict[str, float]:
+        """Evaluations-to-near-optimal of ``reference`` divided by each searcher's (thesis: 3.5x)."""
+        ref = self.summaries.get(reference)
+        if ref is None:
+            return {}
+        return {
+            n: ref.evals_to_near_optimal_mean / s.evals_to_near_optimal_mean
+            for n, s in self.summaries.items()
+            if s.evals_to_near_optimal_mean > 0
+        }
+
+    def to_dict(self, with_histories: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "objective": self.objective,
+            "constraints": self.constraints,
+            "n_evals": self.n_evals,
+            "seeds": self.seeds,
+            "optimum": self.optimum,
+            "tolerance": self.tolerance,
+            "cost_model_cv_rmspe_pct": self.cost_model_errors,
+            "speedup_vs_bo_vanilla": self.speedup_vs(),
+            "searchers": {n: s.to_dict() for n, s in self.summaries.items()},
+        }
+        if with_histories:
+            d["histories"] = {n: [h.to_records() for h in hs] for n, hs in self.histories.items()}
+        return d
+
+
+def evals_to_reach(curve: np.ndarray, target: float) -> int | None:
+    """1-based number of evaluations after which ``curve`` (best so far) is <= ``target``."""
+    hit = np.flatnonzero(np.nan_to_num(curve, nan=math.inf) <= target + 1e-12)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def summarize(
+    name: str,
+    histories: Sequence[History],
+    optimum: float,
+    tolerance: float,
+    n_evals: int,
+    wall_times: Sequence[float],
+) -> SearcherSummary:
+    curves = np.stack([_pad(h.best_so_far(), n_evals) for h in histories])
+    viol = np.stack([_pad(h.violations_so_far().astype(float), n_evals) for h in histories])
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
+    reach = [evals_to_reach(c, optimum + tolerance) for c in curves]
+    got = [r for r in reach if r is not None]
+    finals = curves[:, -1]
+    finals = finals[~np.isnan(finals)]
+    n_viol = np.array([h.n_violations() for h in histories], float)
+    return SearcherSummary(
+        name=name,
+        n_seeds=len(histories),
+        best_curve_mean=mean.tolist(),
+        best_curve_std=std.tolist(),
+        violations_curve_mean=viol.mean(0).tolist(),
+        final_best_mean=float(finals.mean()) if finals.size else math.nan,
+        final_best_std=float(finals.std()) if finals.size else math.nan,
+        evals_to_near_optimal_mean=float(np.mean(got)) if got else math.nan,
+        evals_to_near_optimal_std=float(np.std(got)) if got else math.nan,
+        reached_near_optimal=len(got),
+        violations_mean=float(n_viol.mean()),
+        violations_std=float(n_viol.std()),
+        early_stopped_mean=float(np.mean([h.n_early_stopped() for h in histories])),
+        wall_time_s_mean=float(np.mean(wall_times)),
+        wall_time_s_std=float(np.std(wall_times)),
+        eval_time_s_mean=float(np.mean([sum(t.eval_time_s for t in h) for h in histories])),
+    )
+
+
+def _pad(a: np.ndarray, n: int) -> np.ndarray:
+    if a.size >= n:
+        return a[:n]
+    fill = a[-1] if a.size else math.nan
+    return np.concatenate([a, np.full(n - a.size, fill)])
+
+
+def compare_searchers(
+    objective: Any,
+    searchers: Sequence[str] = DEFAULT_SEARCHERS,
+    *,
+    seeds: Sequence[int] = range(10),
+    n_evals: int = 50,
+    constraints: Sequence[str | Constraint] = (),
+    tolerance: float = 0.005,
+    cost_model_samples: int = 50,
+    objective_name: str = "",
+    searcher_kwargs: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Comparison:
+    """Run each searcher for each seed for ``n_evals`` evaluations on ``objective``; summarise."""
+    cons = parse_constraints(constraints)
+    if not searchers:
+        raise InputError("no searchers to compare")
+    cost_names = [c.name for c in cons]
+    cost_model = getattr(objective, "cost_model", None)  # an objective may ship its own (NB201's)
+    if cost_model is not None and not all(n in cost_model.cost_names for n in cost_names):
+        cost_model = None
+    if cost_names and cost_model is None:
+        cost_model, _ = fit_cost_models(
+            objective.space,
+            objective.measure_costs,
+            cost_names,
+            n_samples=cost_model_samples,
+            seed=10_000,
+            project=getattr(objective, "project", None),
+        )
+    errors = cost_model.errors() if cost_model is not None and hasattr(cost_model, "errors") else {}
+    chance = getattr(objective, "chance_accuracy", None)
+    histories: dict[str, list[History]] = {}
+    walls: dict[str, list[float]] = {}
+    total = len(searchers) * len(list(seeds))
+    done = 0
+    for name in searchers:
+        histories[name], walls[name] = [], []
+        for seed in seeds:
+            kwargs = dict((searcher_kwargs or {}).get(name, {}))
+            s = make_searcher(
+                name,
+                objective.space,
+                constraints=cons,
+                cost_model=cost_model,
+                seed=int(seed),
+                chance_accuracy=chance,
+                **kwargs,
+            )
+            t0 = time.perf_counter()
+            h = s.run(objective, n_evals)
+            walls[name].append(time.perf_counter() - t0)
+            h.meta.update({"seed": int(seed), "objective": objective_name})
+            histories[name].append(h)
+            done += 1
+            if progress is not None:
+                progress(name, done, total)
+    optimum = math.nan
+    if hasattr(objective, "best_feasible"):
+        optimum = objective.best_feasible(cons)
+    if not math.isfinite(optimum):
+        found = [h.best().objective for hs in histories.values() for h in hs if h.best() is not None]
+        optimum = min(found) if found else math.nan
+    summaries = {n: summarize(n, hs, optimum, tolerance, n_evals, walls[n]) for n, hs in histories.items()}
+    return Comparison(
+        objective_name,
+        [str(c) for c in cons],
+        n_evals,
+        [int(s) for s in seeds],
+        optimum,
+        tolerance,
+        summaries,
+        histories,
+        errors,
+    )
