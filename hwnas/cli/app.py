@@ -68,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     from hwnas.errors import HwnasError
 
     try:
-        app(args=argv, standalone_mode=False)
+        # In non-standalone mode Typer *returns* the code of a typer.Exit (and 130 for a KeyboardInterrupt,
+        # which it turns into Exit(130)) instead of raising it; commands themselves return None.
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            if rv == 130:
+                err.print("interrupted: what was finished is in the store; run the same command again "
+                          "to resume")  # fmt: skip
+            return rv
     except HwnasError as exc:
         if _state["debug"]:
             err.print_exception()

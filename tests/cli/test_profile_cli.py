@@ -142,3 +142,25 @@ def test_export_converts_a_cost_table_to_parquet(tmp_path, capsys):
     assert _json(capsys)["out"] == str(dst)
     back = export.load_cost_table(dst)
     assert back.rows["value"].tolist() == [1.5] and back.meta["metric"] == "latency_ms"
+
+
+def test_interrupted_cli_profile_resumes(tmp_path, tiny_onnx, fast_device, monkeypatch, capsys):
+    from hwnas.profilers import timing
+
+    real, calls = timing.measure, []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(timing, "measure", flaky)
+    args = ["profile", "--device", str(fast_device), "--model", str(tiny_onnx),
+            "--store", str(tmp_path / "s.db"), "--no-whole-model", "--json"]  # fmt: skip
+    assert main(args) == 130
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(timing, "measure", real)
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)["result"]
+    assert res["jobs_skipped"] == 2 and res["jobs_total"] > 2
