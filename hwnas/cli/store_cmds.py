@@ -32,6 +32,17 @@ def _model_ids(store, model: str | None) -> str | list[str] | None:  # noqa: ANN
     return matches or model
 
 
+def _existing_store(path: Path | None):  # noqa: ANN202 - SQLiteStore
+    """Open a store that must already exist (reading commands never create an empty file)."""
+    from hwnas.errors import InputError
+    from hwnas.store import default_store_path
+
+    p = path if path is not None else default_store_path()
+    if not p.exists():
+        raise InputError(f"store {p} does not exist", hint="run `hwnas profile` first, or pass --store PATH")
+    return open_store(p)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show(
@@ -44,7 +55,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Tables of stored results: a summary per model, or per-layer rows with --model and --scope layer."""
-        with open_store(store_path) as store:
+        with _existing_store(store_path) as store:
             filters = _filters(device, None, scope, metric, mode)
             filters["model_id"] = _model_ids(store, model)
             df = store.dataframe(**filters)
@@ -103,7 +114,7 @@ def register(app: typer.Typer) -> None:
             save_cost_table(load_cost_table(cost_table), out_path, format=fmt)
             summary = {"converted": str(cost_table), "out": str(out_path), "format": fmt}
         else:
-            with open_store(store_path) as store:
+            with _existing_store(store_path) as store:
                 filters = _filters(device, None, scope, metric, mode)
                 filters["model_id"] = _model_ids(store, model)
                 if fmt == "json":

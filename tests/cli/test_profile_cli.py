@@ -164,3 +164,10 @@ def test_interrupted_cli_profile_resumes(tmp_path, tiny_onnx, fast_device, monke
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)["result"]
     assert res["jobs_skipped"] == 2 and res["jobs_total"] > 2
+
+
+def test_show_and_export_need_an_existing_store(tmp_path, capsys):
+    missing = tmp_path / "none.db"
+    assert main(["show", "--store", str(missing)]) == 2
+    assert main(["export", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--store", str(missing)]) == 2
+    assert "does not exist" in " ".join(capsys.readouterr().err.split()) and not missing.exists()
