@@ -175,34 +175,52 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _match_se(g: _Graph, mul: onnx.NodeProto) -> tuple[list[onnx.NodeProto], str, str, int] | None:
-    """Match the SE pattern ending in ``mul``: (nodes, input name, gate, squeeze channels) or None."""
+def _se_activation(g: _Graph, out_name: str) -> tuple[list[onnx.NodeProto], str, str] | None:
+    """The SE's inner activation producing ``out_name``: (its nodes, its input, canonical name)."""
+    act = g.producer.get(out_name)
+    if act is None:
+        return None
+    if act.op_type in ("Relu", "HardSwish"):
+        return [act], act.input[0], _ACT[act.op_type]
+    if act.op_type == "Mul" and len(act.input) == 2:  # SiLU exported as x · sigmoid(x)
+        for s_in, x_in in ((act.input[1], act.input[0]), (act.input[0], act.input[1])):
+            sig = g.producer.get(s_in)
+            if sig is not None and sig.op_type == "Sigmoid" and sig.input[0] == x_in:
+                return [sig, act], x_in, "silu"
+    return None
+
+
+def _match_se(g: _Graph, mul: onnx.NodeProto) -> tuple[list[onnx.NodeProto], str, str, str, int] | None:
+    """Match the SE pattern ending in ``mul``: (nodes, input name, gate, activation, squeeze) or None."""
     if mul.op_type != "Mul" or len(mul.input) != 2:
         return None
     for gate_in, x_in in ((mul.input[1], mul.input[0]), (mul.input[0], mul.input[1])):
         gate = g.producer.get(gate_in)
         if gate is None or gate.op_type not in ("Sigmoid", "HardSigmoid"):
             continue
-        chain = [gate]
         up = g.producer.get(gate.input[0])
-        act = g.producer.get(up.input[0]) if up is not None and up.op_type == "Conv" else None
-        down = (
-            g.producer.get(act.input[0])
-            if act is not None and act.op_type in ("Relu", "HardSwish", "Sigmoid")
-            else None
-        )
+        if up is None or up.op_type != "Conv":
+            continue
+        act = _se_activation(g, up.input[0])
+        if act is None:
+            continue
+        act_nodes, act_in, act_name = act
+        down = g.producer.get(act_in)
         pool = g.producer.get(down.input[0]) if down is not None and down.op_type == "Conv" else None
         if pool is None or pool.op_type not in ("GlobalAveragePool", "ReduceMean") or pool.input[0] != x_in:
             continue
-        chain = [pool, down, act, up, gate]  # type: ignore[list-item]
-        # every intermediate must feed only the next node of the pattern
-        if any(len(g.consumers.get(n.output[0], [])) != 1 for n in chain):
+        chain = [pool, down, *act_nodes, up, gate]
+        # every intermediate feeds only nodes of the pattern (the SiLU input feeds its Sigmoid and Mul)
+        members = {id(n) for n in chain} | {id(mul)}
+        if any(id(u) not in members for n in chain for u in g.consumers.get(n.output[0], [])):
+            continue
+        if any(n.output[0] in g.graph_outputs for n in chain):
             continue
         w = g.consts.get(down.input[1])  # type: ignore[union-attr]
         if w is None:
             continue
         gate_name = "hardsigmoid" if gate.op_type == "HardSigmoid" else "sigmoid"
-        return [*chain, mul], x_in, gate_name, int(w.shape[0])
+        return [*chain, mul], x_in, gate_name, act_name, int(w.shape[0])
     return None
 
 
@@ -404,11 +422,14 @@ def _fuse_se(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
     match = _match_se(g, n)
     if match is None:
         return None
-    nodes, x_in, gate, squeeze = match
+    nodes, x_in, gate, act, squeeze = match
     x = g.shape(x_in)
     if x is None:
         return None
     c = int(x[1])
+    attrs: dict[str, Any] = {"squeeze_channels": squeeze, "gate": gate}
+    if act != "relu":
+        attrs["act"] = act
     spec = make_layer(
         "se",
         x,
@@ -418,7 +439,7 @@ def _fuse_se(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
         out_channels=c,
         se_ratio=squeeze / c,
         bias=True,
-        attrs={"squeeze_channels": squeeze, "gate": gate},
+        attrs=attrs,
     )
     return nodes[:-1], spec
 
@@ -490,8 +511,8 @@ def _fuse_linear_bias(g: _Graph, n: onnx.NodeProto) -> Fusion | None:
     return None
 
 
-# Tried in order on each node as the last node of a pattern; SE before SiLU (both end in Mul).
-_FUSIONS = (_fuse_se, _fuse_silu, _fuse_gelu, _fuse_linear_bias)
+# Passes over the graph; in each, matchers are tried on every node as the last node of a pattern.
+_FUSION_PASSES = ((_fuse_se,), (_fuse_silu, _fuse_gelu, _fuse_linear_bias))
 
 
 def extract_layers_onnx(
@@ -512,18 +533,21 @@ def extract_layers_onnx(
         ) from exc
     g = _Graph(inferred)
     fused: dict[str, LayerSpec | None] = {}  # node id -> the fused layer (at its last node) or None
-    for n in inferred.graph.node:
-        for matcher in _FUSIONS:
-            match = matcher(g, n)
-            if match is None:
+    for matchers in _FUSION_PASSES:  # SE first, so that its inner SiLU is not fused on its own
+        for n in inferred.graph.node:
+            if id_of(n) in fused:
                 continue
-            members, spec = match
-            if any(id_of(m) in fused for m in members):
-                continue
-            for member in members:
-                fused[id_of(member)] = None
-            fused[id_of(n)] = spec
-            break
+            for matcher in matchers:
+                match = matcher(g, n)
+                if match is None:
+                    continue
+                members, spec = match
+                if any(id_of(m) in fused for m in members):
+                    continue
+                for member in members:
+                    fused[id_of(member)] = None
+                fused[id_of(n)] = spec
+                break
     layers: list[LayerSpec] = []
     for n in inferred.graph.node:
         key = id_of(n)

@@ -159,6 +159,8 @@ def se_layer(m: nn.Module, in_shape: Shape, out_shape: Shape, name: str) -> Laye
     c = int(m.fc1.in_channels)
     s = int(m.fc1.out_channels)
     gate = "hardsigmoid" if isinstance(m.scale_activation, nn.Hardsigmoid) else "sigmoid"
+    act = {nn.SiLU: "silu", nn.Hardswish: "hardswish"}.get(type(m.activation), "relu")
+    attrs: dict[str, Any] = {"squeeze_channels": s, "gate": gate} | ({"act": act} if act != "relu" else {})
     return make_layer(
         "se",
         in_shape,
@@ -168,7 +170,7 @@ def se_layer(m: nn.Module, in_shape: Shape, out_shape: Shape, name: str) -> Laye
         out_channels=c,
         se_ratio=s / c,
         bias=True,
-        attrs={"squeeze_channels": s, "gate": gate},
+        attrs=attrs,
     )
 
 

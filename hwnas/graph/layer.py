@@ -36,7 +36,8 @@ class LayerSpec:
 
     Shapes include the batch dimension (NCHW for images, N×F for dense layers). ``extra_input_shapes``
     holds the other operands of multi-input ops (add, mul, concat). ``attrs`` keeps op-specific settings
-    (e.g. ``squeeze_channels`` of an SE block, ``source_op`` of an unknown op) as sorted key/value pairs.
+    (e.g. ``squeeze_channels``, ``gate`` and ``act`` of an SE block, ``source_op`` of an unknown op) as
+    sorted key/value pairs.
     """
 
     op: str

@@ -112,6 +112,14 @@ CASES = {
         attrs={"squeeze_channels": 4, "gate": "sigmoid"},
         **SE,
     ),
+    "se_silu": make_layer(
+        "se",
+        (1, 16, 4, 4),
+        (1, 16, 4, 4),
+        se_ratio=0.25,
+        attrs={"squeeze_channels": 4, "gate": "sigmoid", "act": "silu"},
+        **SE,
+    ),
     "se_hardsigmoid": make_layer(
         "se",
         (2, 16, 5, 5),

@@ -255,3 +255,15 @@ def test_half_precision_model_counts_two_bytes_per_value():
     assert [layer.dtype_bytes for layer in spec.layers] == [2, 2]
     assert spec.weight_bytes == 2 * spec.params
     assert "dt=2" in spec.layers[0].key()
+
+
+def test_onnx_se_with_silu_matches_torch(tmp_path):
+    """EfficientNet-style SE (SiLU inside, exported as Sigmoid·Mul) is still one se layer."""
+    from torchvision.ops.misc import SqueezeExcitation
+
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.SiLU(), SqueezeExcitation(16, 4, nn.SiLU)).eval()
+    torch_spec = extract_layers(model, (1, 3, 8, 8))
+    onnx_spec = extract_layers_onnx(module_to_onnx(model, (1, 3, 8, 8), tmp_path / "se.onnx"))
+    assert [layer.op for layer in onnx_spec.layers] == ["conv2d", "silu", "se"]
+    assert [layer.key() for layer in onnx_spec.layers] == [layer.key() for layer in torch_spec.layers]
+    assert onnx_spec.layers[2].attr("act") == "silu"

@@ -104,7 +104,11 @@ def _se(g: _G, spec: LayerSpec, x: str, out: str) -> str:
     s = int(spec.attr("squeeze_channels", max(1, round(c * (spec.se_ratio or 0.25)))))
     p = g.node("GlobalAveragePool", [x])
     h = g.node("Conv", [p, g.weight("W1", (s, c, 1, 1), c), g.weight("B1", (s,), c)], kernel_shape=[1, 1])
-    h = g.node("Relu", [h])
+    act = str(spec.attr("act", "relu"))
+    if act == "silu":
+        h = g.node("Mul", [h, g.node("Sigmoid", [h])])
+    else:
+        h = g.node("HardSwish" if act == "hardswish" else "Relu", [h])
     h = g.node("Conv", [h, g.weight("W2", (c, s, 1, 1), s), g.weight("B2", (c,), s)], kernel_shape=[1, 1])
     if spec.attr("gate", "sigmoid") == "hardsigmoid":
         h = g.node("HardSigmoid", [h], alpha=1.0 / 6.0, beta=0.5)

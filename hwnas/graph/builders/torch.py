@@ -155,7 +155,8 @@ def _se(spec: LayerSpec) -> nn.Module:
     c = int(spec.in_channels or spec.input_shape[1])
     s = int(spec.attr("squeeze_channels", max(1, round(c * (spec.se_ratio or 0.25)))))
     gate = nn.Hardsigmoid if spec.attr("gate", "sigmoid") == "hardsigmoid" else nn.Sigmoid
-    return SqueezeExcitation(c, s, scale_activation=gate)
+    act = {"silu": nn.SiLU, "hardswish": nn.Hardswish}.get(str(spec.attr("act", "relu")), nn.ReLU)
+    return SqueezeExcitation(c, s, activation=act, scale_activation=gate)
 
 
 def build_layer_module(spec: LayerSpec) -> nn.Module:
