@@ -228,14 +228,22 @@ def _conv(g: _Graph, n: onnx.NodeProto, x: Shape, y: Shape, name: str) -> LayerS
     a = _attrs(n)
     w = g.shape(n.input[1]) or ()
     k = tuple(a.get("kernel_shape", w[2:]))
-    pads = list(a.get("pads", [0] * 4))
+    strides = tuple(int(v) for v in a.get("strides", [1, 1]))
+    dilations = tuple(int(v) for v in a.get("dilations", [1, 1]))
+    pads = [int(p) for p in a.get("pads", [0] * 4)]
+    auto_pad = a.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER") and len(k) == 2:  # explicit pads from the shapes
+        begin, end = [], []
+        for i, o, kk, st, d in zip(x[2:], y[2:], k, strides, dilations, strict=False):
+            total = max(0, (o - 1) * st + (kk - 1) * d + 1 - i)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else big)
+            end.append(big if auto_pad == "SAME_UPPER" else small)
+        pads = begin + end
     attrs: dict[str, Any] = {}
     if len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
         attrs["pads"] = ",".join(str(p) for p in pads)
-    auto_pad = a.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
-    if auto_pad not in ("NOTSET", ""):
-        attrs["auto_pad"] = auto_pad
     return make_layer(
         "conv2d",
         x,
@@ -244,9 +252,9 @@ def _conv(g: _Graph, n: onnx.NodeProto, x: Shape, y: Shape, name: str) -> LayerS
         in_channels=x[1],
         out_channels=y[1],
         kernel=k,
-        stride=tuple(a.get("strides", [1, 1])),
+        stride=strides,
         padding=(pads[0], pads[1]) if len(pads) >= 2 else 0,
-        dilation=tuple(a.get("dilations", [1, 1])),
+        dilation=dilations,
         groups=int(a.get("group", 1)),
         bias=len(n.input) > 2 and bool(n.input[2]),
         attrs=attrs,

@@ -267,3 +267,29 @@ def test_onnx_se_with_silu_matches_torch(tmp_path):
     assert [layer.op for layer in onnx_spec.layers] == ["conv2d", "silu", "se"]
     assert [layer.key() for layer in onnx_spec.layers] == [layer.key() for layer in torch_spec.layers]
     assert onnx_spec.layers[2].attr("act") == "silu"
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_onnx_auto_pad_becomes_explicit_pads(auto_pad):
+    """TF-converted models use auto_pad; the layer gets explicit (maybe asymmetric) pads and rebuilds."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from hwnas.graph.builders.onnx import layer_to_onnx
+    from hwnas.graph.builders.torch import build_layer_module, make_inputs
+
+    w = onnx.numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], strides=[2, 2], auto_pad=auto_pad)
+    model = helper.make_model(
+        helper.make_graph([conv], "g", [x], [y], initializer=[w]), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    (layer,) = extract_layers_onnx(model).layers
+    assert layer.attr("pads") == ("0,0,1,1" if auto_pad == "SAME_UPPER" else "1,1,0,0")
+    module = build_layer_module(layer)
+    with torch.no_grad():
+        assert tuple(module(*make_inputs(layer)).shape) == (1, 4, 4, 4)
+    sess = ort.InferenceSession(layer_to_onnx(layer).SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"in0": make_inputs(layer)[0].numpy()})[0].shape == (1, 4, 4, 4)
