@@ -225,3 +225,21 @@ class ModelSpec:
             "weight_bytes": self.weight_bytes,
             "peak_activation_bytes": max((layer.activation_bytes for layer in self.layers), default=0),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (layers as LayerSpec.to_dict, keys included); ``from_dict`` reads it back."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "source": self.source,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        return cls(
+            name=str(data["name"]),
+            input_shape=tuple(int(s) for s in data["input_shape"]),
+            layers=[LayerSpec.from_dict(d) for d in data.get("layers", [])],
+            source=str(data.get("source", "")),
+        )

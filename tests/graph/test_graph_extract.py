@@ -293,3 +293,13 @@ def test_onnx_auto_pad_becomes_explicit_pads(auto_pad):
         assert tuple(module(*make_inputs(layer)).shape) == (1, 4, 4, 4)
     sess = ort.InferenceSession(layer_to_onnx(layer).SerializeToString(), providers=["CPUExecutionProvider"])
     assert sess.run(None, {"in0": make_inputs(layer)[0].numpy()})[0].shape == (1, 4, 4, 4)
+
+
+def test_model_spec_round_trips_through_json(mbv2_spec):
+    import json
+
+    from hwnas.graph.layer import ModelSpec
+
+    back = ModelSpec.from_dict(json.loads(json.dumps(mbv2_spec.to_dict())))
+    assert back.layers == mbv2_spec.layers and back.input_shape == mbv2_spec.input_shape
+    assert back.totals() == mbv2_spec.totals()
