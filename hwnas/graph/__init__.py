@@ -8,8 +8,9 @@
   torch model exported to ONNX.
 - ``models.resolve_model``: a model name, ONNX path or search-space point as a ResolvedModel.
 
-Imports none of the other hwnas parts (ARCHITECTURE.md, "Which way dependencies point"); importing this
-package does not import torch or onnx.
+Imports none of the other hwnas parts (ARCHITECTURE.md, "Which way dependencies point"), with one
+exception: ``models.resolve_model`` imports ``hwnas.spaces.mbv2`` / ``hwnas.spaces.nb201`` lazily, inside
+the call, to build ``mbv2:`` and ``nb201:`` points. Importing this package does not import torch or onnx.
 """
 
 from hwnas.graph.layer import KNOWN_OPS, UNKNOWN_OP, LayerSpec, ModelSpec, make_layer
