@@ -229,3 +229,14 @@ def test_module_to_onnx_falls_back_to_dynamo(tmp_path, monkeypatch):
     path = onnx_builders.module_to_onnx(module, (1, 3, 8, 8), tmp_path / "d.onnx")
     assert not (tmp_path / "d.onnx.data").exists()
     assert verify_onnx(module, path, (1, 3, 8, 8)) < 1e-4
+
+
+def test_module_to_onnx_verify_rejects_mismatching_exports(tmp_path, monkeypatch):
+    import hwnas.graph.builders.onnx as onnx_builders
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    assert onnx_builders.module_to_onnx(module, (1, 3, 8, 8), tmp_path / "ok.onnx", verify=True).is_file()
+    monkeypatch.setattr(onnx_builders, "verify_onnx", lambda *a, **k: 1.0)
+    monkeypatch.setattr(onnx_builders, "_export_dynamo", onnx_builders._export_legacy)  # keep the test fast
+    with pytest.raises(InputError, match="differ from torch"):
+        onnx_builders.module_to_onnx(module, (1, 3, 8, 8), tmp_path / "bad.onnx", verify=True)

@@ -257,8 +257,19 @@ def layer_to_onnx(spec: LayerSpec, opset: int = 17, seed: int = 0) -> onnx.Model
     return model
 
 
-def module_to_onnx(module: Any, input_shape: tuple[int, ...], path: str | Path, opset: int = 17) -> Path:
-    """Export a torch module (run in eval mode on CPU) to one self-contained ONNX file at ``path``."""
+def module_to_onnx(
+    module: Any,
+    input_shape: tuple[int, ...],
+    path: str | Path,
+    opset: int = 17,
+    verify: bool = False,
+    atol: float = 1e-3,
+) -> Path:
+    """Export a torch module (eval mode, CPU) to one self-contained ONNX file at ``path``.
+
+    Tries the TorchScript exporter, then the dynamo one; a file counts when ``onnx.checker`` accepts it and,
+    with ``verify=True``, when onnxruntime's output is within ``atol`` of torch's. InputError if none works.
+    """
     import torch
 
     path = Path(path)
@@ -269,14 +280,18 @@ def module_to_onnx(module: Any, input_shape: tuple[int, ...], path: str | Path, 
     errors: list[str] = []
     try:
         for exporter in (_export_legacy, _export_dynamo):
+            name = exporter.__name__.removeprefix("_export_")
             try:
                 exporter(module, example, path, opset)
                 onnx.checker.check_model(str(path))
+                if verify:
+                    diff = verify_onnx(module, path, input_shape)
+                    if not diff <= atol:
+                        errors.append(f"{name}: outputs differ from torch by {diff:.3g} (> {atol:g})")
+                        continue
                 return path
             except Exception as exc:  # try the next exporter; report all if none works
-                errors.append(
-                    f"{exporter.__name__.removeprefix('_export_')}: {type(exc).__name__}: {exc}"[:400]
-                )
+                errors.append(f"{name}: {type(exc).__name__}: {exc}"[:400])
     finally:
         module.train(was_training)
     raise InputError(
