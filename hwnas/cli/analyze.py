@@ -98,12 +98,32 @@ def register(app: typer.Typer) -> None:
             )
             return
         if layers:
+            with_block = any(layer.attr("block") is not None for layer in spec.layers)
+            cols = [
+                "layer",
+                *(["block"] if with_block else []),
+                "op",
+                "input",
+                "output",
+                "MACs",
+                "FLOPs",
+                "params",
+                "act bytes",
+            ]
             rows = [
-                [layer.name, layer.op, _shape(layer.input_shape), _shape(layer.output_shape), layer.macs,
-                 layer.flops, layer.params, layer.activation_bytes]
+                [
+                    layer.name,
+                    *([layer.attr("block", "")] if with_block else []),
+                    layer.op,
+                    _shape(layer.input_shape),
+                    _shape(layer.output_shape),
+                    layer.macs,
+                    layer.flops,
+                    layer.params,
+                    layer.activation_bytes,
+                ]
                 for layer in spec.layers
-            ]  # fmt: skip
-            cols = ["layer", "op", "input", "output", "MACs", "FLOPs", "params", "act bytes"]
+            ]
             out.print(table(f"{resolved.name}: layers", cols, rows))
         out.print(
             table(
