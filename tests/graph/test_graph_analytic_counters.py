@@ -104,6 +104,9 @@ def test_conv_and_linear_macs_match_fvcore_per_module(case):
             assert layer.macs == by_module_op[layer.name]["conv"], (name, layer.name)
             checked += 1
     assert checked >= 4
+    # Batch-norm in eval mode with affine: 2 FLOPs per element (scale, shift) on both sides.
+    bn_flops = sum(layer.flops for layer in spec.layers if layer.op == "batchnorm")
+    assert bn_flops == by_op.get("batch_norm", 0)
     # Totals: fvcore's conv (SE projections included) + linear equal our MACs, which count nothing else.
     fv_total = by_op.get("conv", 0) + by_op.get("linear", 0) + by_op.get("addmm", 0)
     assert spec.macs == fv_total
