@@ -326,7 +326,10 @@ def _map(g: _Graph, n: onnx.NodeProto, op: str, x: Shape, y: Shape, dyn: list[st
                 out_channels=int(fout),
                 bias=len(n.input) > 2 and bool(n.input[2]),
             )
-        return make_layer("matmul", x, y, name=name, attrs={"inner_dim": int(x[-1])})
+        extra = tuple(sh for sh in (g.shape(i) for i in dyn[1:2]) if sh is not None)
+        return make_layer(
+            "matmul", x, y, name=name, extra_input_shapes=extra, attrs={"inner_dim": int(x[-1])}
+        )
     if op == "MatMul":
         if g.is_const(n.input[1]) and len(dyn) == 1:
             w = g.consts[n.input[1]]

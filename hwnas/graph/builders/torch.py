@@ -168,6 +168,10 @@ def build_layer_module(spec: LayerSpec) -> nn.Module:
     elif op == "linear":
         fin = int(spec.in_channels or spec.input_shape[-1])
         m = nn.Linear(fin, int(spec.out_channels or spec.output_shape[-1]), bias=spec.bias)
+    elif op == "matmul" and not spec.extra_input_shapes:  # a constant right operand: a bias-free linear
+        m = nn.Linear(
+            int(spec.attr("inner_dim", spec.input_shape[-1])), int(spec.output_shape[-1]), bias=False
+        )
     elif op == "matmul":
         m = MatMul()
     elif op == "maxpool2d":
