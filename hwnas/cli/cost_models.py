@@ -92,6 +92,11 @@ def register(app: typer.Typer) -> None:
         fingerprint: str | None = typer.Option(
             None, "--fingerprint", help="Device set-up id, if several match."
         ),
+        overhead: str = typer.Option(
+            "affine",
+            "--overhead",
+            help="Model = Σ layers, then: affine (a + b·Σ), per-op (a + Σ_k b_k·Σ_k) or none.",
+        ),
         holdout: float = typer.Option(
             0.2, "--holdout", help="Share of architectures held out for validation."
         ),
@@ -158,6 +163,7 @@ def register(app: typer.Typer) -> None:
                     device_config=config,
                     refit=refit,
                     n_estimators=n_estimators,
+                    overhead=overhead,
                 )
         path = save_cost_table(tbl, out_path)
         failed = (
@@ -184,7 +190,14 @@ def register(app: typer.Typer) -> None:
                 if k in validation:
                     out.print(f"{k.replace('_', ' ')}: {validation[k]}", highlight=False)
             oh = tbl.meta.get("overhead")
-            if oh:
+            if oh and "slopes" in oh:
+                from hwnas.cost_models.features import OP_KINDS
+
+                terms = " + ".join(
+                    f"{b:.3g}·Σ {OP_KINDS[int(float(k))]}" for k, b in sorted(oh["slopes"].items())
+                )
+                out.print(f"overhead: model = {oh['intercept']:.4g} + {terms}", highlight=False)
+            elif oh:
                 out.print(
                     f"overhead: model = {oh['intercept']:.4g} + {oh['slope']:.4g} · Σ layers", highlight=False
                 )

@@ -204,6 +204,7 @@ def fit_with_validation(
     device_config: Any = None,
     refit: bool = True,
     n_estimators: int = 300,
+    overhead: str = "affine",
 ) -> tuple[CostTable, dict[str, Any]]:
     """Hold out ``test_size`` of the architectures, fit on the rest, score, then refit on everything.
 
@@ -215,7 +216,7 @@ def fit_with_validation(
     n_whole = len(data.models)
     if n_whole >= 4:
         train, test = split_by_model(data, test_size, seed)
-        est = fit_layerwise(make_estimator(name, **kw), train)
+        est = fit_layerwise(make_estimator(name, **kw), train, overhead=overhead)
         tmp = table_from_fit(est, train)
         try:
             frame = predict_models_table(tmp, test).dropna(subset=["measured"])
@@ -235,7 +236,7 @@ def fit_with_validation(
         }
         if not refit:
             return table_from_fit(est, train, validation), validation
-    est = fit_layerwise(make_estimator(name, **kw), data)
+    est = fit_layerwise(make_estimator(name, **kw), data, overhead=overhead)
     return table_from_fit(est, data, validation), validation
 
 
