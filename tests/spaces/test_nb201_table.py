@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,11 +10,9 @@ from hwnas.errors import InputError
 from hwnas.spaces import nb201_table as T
 
 
-def test_shipped_table_loads_quickly_and_is_complete():
+def test_shipped_table_is_complete():
     T._read.cache_clear()
-    t0 = time.perf_counter()
     df = T.load_table()
-    assert time.perf_counter() - t0 < 2.0  # "well under a second" on a normal machine; CI is slower
     assert df.shape == (15625, 34)
     assert list(df.columns) == list(T.ALL_COLUMNS)
     assert T.latency_columns(df) == list(T.LATENCY_COLUMNS)
