@@ -59,6 +59,12 @@ def register(app: typer.Typer) -> None:
             None, "--threads", "-t", min=1, help="Threads (default: the device config's)."
         ),
         input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
+        clock: str = typer.Option(
+            "wall",
+            "--clock",
+            help="wall (perf_counter) or cpu (process CPU time: on a busy shared "
+            "machine it measures the work, not the scheduler).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
@@ -68,7 +74,7 @@ def register(app: typer.Typer) -> None:
         from hwnas.profilers.report import layer_table, model_summary
 
         config = load_device(device)
-        profiler = get_profiler(config, threads=threads)
+        profiler = get_profiler(config, threads=threads, clock=clock)
         batch = batch_size or config.batch_size
         with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
             resolved = resolve_model(model, parse_input_shape(input_shape), batch_size=batch)

@@ -143,3 +143,16 @@ def test_energy_per_inference_with_idle_subtracted(store):
     assert e.value == pytest.approx(6000.0 * per_run_s, rel=1e-6)
     assert e.source == "test-10W" and e.extra["runs"] >= 5
     assert 0.2 * lat.value < per_run_s * 1e3 < 10 * lat.value
+
+
+def test_cpu_clock_is_a_separate_fingerprint_and_source(store):
+    model = tiny_model()
+    wall = OnnxRuntimeCPUProfiler(fast_config())
+    cpu = OnnxRuntimeCPUProfiler(fast_config(), clock="cpu")
+    assert wall.fingerprint().id != cpu.fingerprint().id
+    cpu.profile(model, store, memory=False, per_layer=False)
+    (rec,) = store.query(model_id=model.model_id, scope="model", metric="latency_ms")
+    assert rec.source == "cputime" and rec.value > 0
+    assert store.get_fingerprint(rec.fingerprint_id)["clock"] == "cpu"
+    with pytest.raises(InputError, match="unknown clock"):
+        OnnxRuntimeCPUProfiler(fast_config(), clock="sundial")
