@@ -23,9 +23,9 @@ from hwnas.profilers.registry import get_profiler
 from hwnas.store import SQLiteStore
 
 
-def run(model, cfg, label: str) -> None:  # noqa: ANN001
+def run(model, cfg, label: str, clock: str) -> None:  # noqa: ANN001
     with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "cost.db") as store:
-        prof = get_profiler(cfg)
+        prof = get_profiler(cfg, clock=clock)
         res = prof.profile(model, store, whole_model=False, memory=False)
         recs = [r for r in res.measured if r.metric == "latency_ms"]
         distinct = {r.extra["measured_at_layer_index"]: r for r in recs}.values()
@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.02)
     ap.add_argument("--uncapped", action=argparse.BooleanOptionalAction, default=True,
                     help="also run with max_repeats/max_seconds lifted")  # fmt: skip
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
     model = resolve_model(args.model)
     cfg = load_device(args.device)

@@ -31,13 +31,15 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=None, help="default: a temporary file")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time, steadier on a busy shared machine")  # fmt: skip
     args = ap.parse_args()
     store_path = args.store or Path(tempfile.mkdtemp(prefix="hwnas-bench-")) / "bench.db"
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
         f"# {cpu_model()}, {os.cpu_count()} logical cores, load average {load} (other work skews whole-model"
     )
-    print(f"# times more than short isolated layers), store {store_path}")
+    print(f"# times more than short isolated layers), {args.clock} clock, store {store_path}")
     header = (f"{'model':<14} {'device':<16} {'backend':<16} {'layers':>6} {'whole ms':>9} "
               f"{'sum iso ms':>10} {'iso/whole':>9} {'sum in-model ms':>15} {'in-model/whole':>14} "
               f"{'secs':>6}")  # fmt: skip
@@ -47,7 +49,7 @@ def main() -> None:
             model = resolve_model(name)
             for dev in args.devices:
                 cfg = load_device(dev)
-                prof = get_profiler(cfg, threads=args.threads)
+                prof = get_profiler(cfg, threads=args.threads, clock=args.clock)
                 res = prof.profile(model, store, memory=False, force=args.force)
                 key = dict(device=cfg.name, model_id=model.model_id, fingerprint_id=res.fingerprint_id,
                            batch_size=res.batch_size)  # fmt: skip
