@@ -54,16 +54,18 @@ def main() -> None:
     rep = dataclasses.replace(cfg.repeat, target_ci_rel=args.target)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
-        f"# {cpu_model()}; {args.model} on {cfg.name} ({cfg.backend}), {cfg.threads} thread(s); load {load}"
+        f"# {cpu_model()}; {args.model} on {cfg.name} ({cfg.backend}), {cfg.threads} thread(s); load {load}; "
+        f"{args.clock} clock"
     )
     run(
         model,
         dataclasses.replace(cfg, repeat=rep),
         f"config policy {rep.max_repeats} reps/{rep.max_seconds} s",
+        args.clock,
     )
     if args.uncapped:
         loose = dataclasses.replace(rep, max_repeats=5000, max_seconds=30.0)
-        run(model, dataclasses.replace(cfg, repeat=loose), "caps lifted (5000 reps / 30 s)")
+        run(model, dataclasses.replace(cfg, repeat=loose), "caps lifted (5000 reps / 30 s)", args.clock)
 
 
 if __name__ == "__main__":
