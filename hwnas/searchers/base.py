@@ -271,9 +271,7 @@ class Searcher(ABC):
             values = constraint_values(self.constraints, costs)
             if not is_feasible(values) and not train_infeasible:
                 broken = ", ".join(f"{k} over by {v:.4g}" for k, v in values.items() if v > 0)
-                self.tell(
-                    trial, None, costs, early_stopped=True, stop_reason=f"constraint violated: {broken}"
-                )
+                self.tell(trial, None, costs, stop_reason=f"not trained: constraint violated: {broken}")
             else:
                 ev = objective.evaluate(trial.config, stopper=self.stopper)
                 self.tell(

@@ -79,15 +79,23 @@ class TabularObjective:
         cost_columns: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> TabularObjective:
-        """Load a CSV/Parquet table; the space is inferred from ``param_columns`` (ints, floats, strings)."""
+        """Load a CSV/Parquet table. The space is inferred from ``param_columns`` (ints, floats, strings;
+        default: every column that is not the objective, a cost (``*_ms``, ``*_mb``, ``*_mw``, ``*_mj``),
+        a per-epoch accuracy ``val_acc_epoch<k>`` or a time ``*_s``)."""
         import pandas as pd
 
         path = Path(path)
         if not path.exists():
             raise InputError(f"table {path}: file not found")
         df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        if param_columns is None:
-            raise InputError(f"table {path}: say which columns are the parameters (param_columns=...)")
+        if cost_columns is None:
+            cost_columns = [c for c in df.columns if c.endswith(("_ms", "_mb", "_mw", "_mj"))]
+        epochs = [c for c in df.columns if c.startswith("val_acc_epoch")]
+        if param_columns is None:  # everything that is not a result column
+            results = {objective_column, *cost_columns, *epochs, "config_id", "train_time_s"}
+            param_columns = [c for c in df.columns if c not in results and not c.endswith("_s")]
+        if not param_columns:
+            raise InputError(f"table {path}: no parameter columns", hint="pass param_columns=[...]")
         params = []
         for c in param_columns:
             col = df[c]
@@ -98,8 +106,10 @@ class TabularObjective:
             else:
                 params.append(Param(c, "categorical", choices=tuple(sorted(col.astype(str).unique()))))
         space = SearchSpace.of(params, name=path.stem)
-        if cost_columns is None:
-            cost_columns = [c for c in df.columns if c.endswith(("_ms", "_mb", "_mw", "_mj"))]
+        if epochs and "epoch_accuracy_columns" not in kwargs:
+            kwargs["epoch_accuracy_columns"] = sorted(epochs, key=lambda c: int(c[len("val_acc_epoch") :]))
+        if "train_time_s" in df.columns and "time_column" not in kwargs:
+            kwargs["time_column"] = "train_time_s"
         lookup = kwargs.pop("lookup", "exact" if all(p.kind == "categorical" for p in params) else "nearest")
         return cls(
             df,
