@@ -20,8 +20,9 @@ def _lbfgs(max_iter: int):  # noqa: ANN202 - sklearn's optimizer callable
     from scipy.optimize import minimize
 
     def optimizer(obj_func, initial_theta, bounds):  # noqa: ANN001, ANN202
-        res = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds,
-                       options={"maxiter": max_iter})  # fmt: skip
+        res = minimize(
+            obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": max_iter}
+        )
         return res.x, res.fun
 
     return optimizer
@@ -40,6 +41,21 @@ class GPSurrogate:
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GPSurrogate:
         d = X.shape[1]
+        if self.gp_ is not None and self.gp_.X_train_.shape[1] == d:
+            # Warm start from the last fit: one BO step adds one point, so the optimum barely moves and
+            # one local optimisation from there replaces the random restarts.
+            gp = GaussianProcessRegressor(
+                kernel=self.gp_.kernel_,
+                normalize_y=True,
+                n_restarts_optimizer=0,
+                optimizer=_lbfgs(self.max_iter),
+                random_state=self.seed,
+            )
+            with warnings.catch_warnings(), threadpool_limits(1):
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gp.fit(X, y)
+            self.gp_ = gp
+            return self
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             length_scale=np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(self.noise, (1e-6, 1e0))

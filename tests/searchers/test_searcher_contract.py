@@ -18,7 +18,7 @@ N_TRIALS = 9  # past the BO searchers' random start (n_init=4 below), so their m
 
 def _make(name: str, objective, seed: int = 0, constraints=BUDGET) -> Searcher:  # noqa: ANN001
     cm, _ = fit_cost_models(objective.space, objective.measure_costs, ["latency_ms"], n_samples=20, seed=0)
-    kwargs = {"n_init": 4} if name == "hyperpower" else {"n_init": 3} if name == "bo_vanilla" else {}
+    kwargs = {"n_init": 4} if name.startswith("hyperpower") else {"n_init": 3} if name == "bo_vanilla" else {}
     if name == "evolution":
         kwargs = {"population_size": 4, "sample_size": 2}
     return make_searcher(name, objective.space, constraints=constraints, cost_model=cm, seed=seed, **kwargs)
@@ -111,6 +111,10 @@ class TestVanillaBO(SearcherTestCase):
 
 class TestHyperPower(SearcherTestCase):
     searcher_name = "hyperpower"
+
+
+class TestHyperPowerProbability(SearcherTestCase):
+    searcher_name = "hyperpower_prob"
 
 
 def test_every_registered_searcher_has_a_contract_test() -> None:
