@@ -85,7 +85,9 @@ def test_mutate_changes_only_searchable_blocks():
         space.decode(new)
 
 
-@pytest.mark.parametrize("resolution,width", [(96, 1.0), (128, 0.5), (64, 1.4)])
+@pytest.mark.parametrize(
+    "resolution,width", [(96, 1.0), (64, 0.5), pytest.param(128, 1.4, marks=pytest.mark.slow)]
+)
 def test_build_runs_at_small_resolutions(resolution, width):
     space = MBV2Space(resolution=resolution, width=width, num_classes=10, seed=2)
     net = space.build(space.sample()).eval()
