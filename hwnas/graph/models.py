@@ -42,9 +42,11 @@ class ResolvedModel:
             raise InputError(f"model {self.name} has neither a module nor an ONNX file")
         from hwnas.graph.builders.onnx import module_to_onnx
 
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model_id)[:80]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.model_id)[:60]
+        digest = hashlib.sha1(self.model_id.encode()).hexdigest()[:8]  # long arch ids share prefixes
         shape = "x".join(str(s) for s in self.input_shape)
-        self.onnx_path = module_to_onnx(self.module, self.input_shape, Path(tmpdir) / f"{safe}_{shape}.onnx")
+        path = Path(tmpdir) / f"{safe}_{digest}_{shape}.onnx"
+        self.onnx_path = module_to_onnx(self.module, self.input_shape, path)
         return self.onnx_path
 
 

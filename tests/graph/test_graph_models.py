@@ -115,3 +115,10 @@ def test_mbv2_ids_with_resolution_and_width():
         resolve_model(f"mbv2@96x:{arch}")
     with pytest.raises(InputError, match="disagrees"):
         resolve_model(f"mbv2@96:{arch}", input_shape=(1, 3, 64, 64))
+
+
+def test_onnx_files_of_similar_archs_do_not_collide(tmp_path):
+    base = ["k3e1"] + ["k3e3"] * 20
+    a = resolve_model("mbv2:" + "-".join([*base, "k3e6"]), input_shape=(1, 3, 32, 32))
+    b = resolve_model("mbv2:" + "-".join([*base[:-1], "k5e6", "k3e6"]), input_shape=(1, 3, 32, 32))
+    assert a.onnx(tmp_path) != b.onnx(tmp_path)
