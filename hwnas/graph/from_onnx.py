@@ -265,7 +265,9 @@ def _pool(op: str, n: onnx.NodeProto, x: Shape, y: Shape, name: str) -> LayerSpe
     a = _attrs(n)
     pads = list(a.get("pads", [0, 0, 0, 0]))
     k = tuple(a.get("kernel_shape", (1, 1)))
-    attrs = {"ceil_mode": True} if a.get("ceil_mode", 0) else {}
+    attrs: dict[str, Any] = {"ceil_mode": True} if a.get("ceil_mode", 0) else {}
+    if op == "avgpool2d" and any(int(v) for v in pads) and not a.get("count_include_pad", 0):
+        attrs["count_include_pad"] = False  # ONNX's default, unlike torch's
     return make_layer(
         op,
         x,

@@ -138,11 +138,21 @@ def module_layer(m: nn.Module, in_shape: Shape, out_shape: Shape, name: str) -> 
     if isinstance(m, nn.MaxPool2d):
         return _pool("maxpool2d", m.kernel_size, m.stride, m.padding, m.ceil_mode, in_shape, out_shape, name)
     if isinstance(m, nn.AvgPool2d):
-        return _pool("avgpool2d", m.kernel_size, m.stride, m.padding, m.ceil_mode, in_shape, out_shape, name)
+        return _pool(
+            "avgpool2d",
+            m.kernel_size,
+            m.stride,
+            m.padding,
+            m.ceil_mode,
+            in_shape,
+            out_shape,
+            name,
+            count_include_pad=m.count_include_pad,
+        )
     if isinstance(m, nn.AdaptiveAvgPool2d):
         return _adaptive_avg(in_shape, out_shape, name)
     if isinstance(m, nn.Flatten):
-        return make_layer("flatten", in_shape, out_shape, name=name, attrs={"start_dim": m.start_dim})
+        return make_layer("flatten", in_shape, out_shape, name=name, attrs=_flatten_attrs(m.start_dim))
     if isinstance(m, (nn.Dropout, nn.Dropout2d)):
         return make_layer("dropout", in_shape, out_shape, name=name)
     if isinstance(m, nn.Identity):
@@ -188,12 +198,27 @@ def _conv_padding(m: nn.Conv2d, in_shape: Shape, out_shape: Shape) -> tuple[int,
 
 
 def _pool(
-    op: str, k: Any, s: Any, p: Any, ceil: bool, in_shape: Shape, out_shape: Shape, name: str
+    op: str,
+    k: Any,
+    s: Any,
+    p: Any,
+    ceil: bool,
+    in_shape: Shape,
+    out_shape: Shape,
+    name: str,
+    count_include_pad: bool = True,
 ) -> LayerSpec:
-    attrs = {"ceil_mode": True} if ceil else {}
+    attrs: dict[str, Any] = {"ceil_mode": True} if ceil else {}
+    pads = p if isinstance(p, (tuple, list)) else (p,)
+    if op == "avgpool2d" and not count_include_pad and any(int(v) for v in pads):
+        attrs["count_include_pad"] = False  # averages over fewer elements at the borders
     return make_layer(
         op, in_shape, out_shape, name=name, kernel=k, stride=s if s is not None else k, padding=p, attrs=attrs
     )
+
+
+def _flatten_attrs(start_dim: Any) -> dict[str, Any]:
+    return {"start_dim": int(start_dim)}
 
 
 def _adaptive_avg(in_shape: Shape, out_shape: Shape, name: str) -> LayerSpec:
@@ -342,7 +367,7 @@ def _function_layer(node: fx.Node, in_shape: Shape, out_shape: Shape, tensor_arg
         )
     if t is torch.flatten:
         start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 0)
-        return make_layer("flatten", in_shape, out_shape, name=name, attrs={"start_dim": int(start)})
+        return make_layer("flatten", in_shape, out_shape, name=name, attrs=_flatten_attrs(start))
     if t in (torch.reshape,):
         return make_layer("reshape", in_shape, out_shape, name=name)
     if t is F.hardtanh and _arg(node, 1, "min_val", -1.0) == 0.0 and _arg(node, 2, "max_val", 1.0) == 6.0:
@@ -360,6 +385,7 @@ def _function_layer(node: fx.Node, in_shape: Shape, out_shape: Shape, tensor_arg
             in_shape,
             out_shape,
             name,
+            count_include_pad=bool(_arg(node, 5, "count_include_pad", True)) if op == "avgpool2d" else True,
         )
     if t is F.adaptive_avg_pool2d:
         return _adaptive_avg(in_shape, out_shape, name)
@@ -405,7 +431,7 @@ def _method_layer(node: fx.Node, in_shape: Shape, out_shape: Shape, tensor_args:
         return make_layer("reshape", in_shape, out_shape, name=name)
     if t == "flatten":
         start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 0)
-        return make_layer("flatten", in_shape, out_shape, name=name, attrs={"start_dim": int(start)})
+        return make_layer("flatten", in_shape, out_shape, name=name, attrs=_flatten_attrs(start))
     if (
         t == "mean"
         and len(in_shape) == 4

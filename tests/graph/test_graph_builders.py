@@ -71,6 +71,15 @@ CASES = {
     ),
     "maxpool": make_layer("maxpool2d", (1, 8, 16, 16), (1, 8, 8, 8), kernel=3, stride=2, padding=1),
     "avgpool": make_layer("avgpool2d", (1, 8, 16, 16), (1, 8, 8, 8), kernel=2, stride=2, padding=0),
+    "avgpool_exclude_pad": make_layer(
+        "avgpool2d",
+        (1, 8, 8, 8),
+        (1, 8, 8, 8),
+        kernel=3,
+        stride=1,
+        padding=1,
+        attrs={"count_include_pad": False},
+    ),
     "global_avgpool": make_layer("global_avgpool", (1, 8, 7, 7), (1, 8, 1, 1)),
     "batchnorm": make_layer("batchnorm", (1, 8, 6, 6), (1, 8, 6, 6), in_channels=8),
     **{

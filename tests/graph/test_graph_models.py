@@ -59,6 +59,11 @@ def test_nb201_point():
     assert r.input_shape == (1, 3, 32, 32)
     assert r.model_id == f"nb201:{arch}"
     assert r.spec.layers[-1].output_shape == (1, 10)
+    if hasattr(nb201, "layers"):  # the space's own layer list counts the same
+        own = nb201.layers(arch)
+        assert (own.macs, own.params, len(own.layers)) == (r.spec.macs, r.spec.params, len(r.spec.layers))
+        pools = [layer for layer in r.spec.layers if layer.op == "avgpool2d"]
+        assert pools and all(layer.attr("count_include_pad") is False for layer in pools)
 
 
 def test_errors(tmp_path):

@@ -95,7 +95,7 @@ def _pool(g: _G, op: str, spec: LayerSpec, x: str, out: str) -> str:
         "ceil_mode": int(bool(spec.attr("ceil_mode"))),
     }
     if op == "AveragePool":
-        attrs["count_include_pad"] = 1  # as torch's AvgPool2d default
+        attrs["count_include_pad"] = int(spec.attr("count_include_pad", True))  # torch's default: 1
     return g.node(op, [x], out, **attrs)
 
 

@@ -180,7 +180,11 @@ def build_layer_module(spec: LayerSpec) -> nn.Module:
         )
     elif op == "avgpool2d":
         m = nn.AvgPool2d(
-            spec.kernel or 1, spec.stride, spec.padding or 0, ceil_mode=bool(spec.attr("ceil_mode"))
+            spec.kernel or 1,
+            spec.stride,
+            spec.padding or 0,
+            ceil_mode=bool(spec.attr("ceil_mode")),
+            count_include_pad=bool(spec.attr("count_include_pad", True)),
         )
     elif op == "global_avgpool":
         m = nn.AdaptiveAvgPool2d(1)
