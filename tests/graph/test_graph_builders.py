@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torchvision
+from onnx import numpy_helper
 
 from hwnas.errors import InputError
 from hwnas.graph.builders.onnx import layer_to_onnx, module_to_onnx, verify_onnx
@@ -173,24 +174,42 @@ def test_onnx_builder_output_shape_and_roundtrip(case):
 
 
 @pytest.mark.parametrize(
-    "case", ["conv", "linear", "se_sigmoid", "relu6", "hardswish", "mul_broadcast", "avgpool"]
+    "case",
+    [
+        "conv",
+        "conv_depthwise",
+        "linear",
+        "se_sigmoid",
+        "se_silu",
+        "relu6",
+        "hardswish",
+        "gelu",
+        "mul_broadcast",
+        "avgpool",
+        "avgpool_exclude_pad",
+        "layernorm",
+        "batchnorm",
+    ],
 )
 def test_torch_and_onnx_builders_compute_the_same_function(case):
     """Same op, same numbers once the ONNX weights are copied into the torch module."""
     spec = CASES[case]
     model = layer_to_onnx(spec, seed=3)
     module = build_layer_module(spec)
-    inits = {
-        i.name: torch.from_numpy(np.array(__import__("onnx").numpy_helper.to_array(i)))
-        for i in model.graph.initializer
-    }
-    weights = [v for k, v in inits.items() if k.startswith(("W", "B"))]
-    params = list(module.parameters())
-    if spec.op == "linear":
-        weights[0] = weights[0] if len(spec.input_shape) == 2 else weights[0].T
-    assert len(weights) == len(params)
+    inits = {i.name: torch.from_numpy(np.array(numpy_helper.to_array(i))) for i in model.graph.initializer}
+    if spec.op in ("batchnorm", "layernorm"):  # scale/shift (and BN's running statistics) by name
+        by_stem = {k.split("_")[0]: v for k, v in inits.items()}
+        targets = {"gamma": module.weight, "beta": module.bias}
+        if spec.op == "batchnorm":
+            targets |= {"mean": module.running_mean, "var": module.running_var}
+        pairs = [(targets[stem], by_stem[stem]) for stem in targets]
+    else:
+        weights = [v for k, v in inits.items() if k.startswith(("W", "B"))]
+        params = list(module.parameters())
+        assert len(weights) == len(params)
+        pairs = list(zip(params, weights, strict=True))
     with torch.no_grad():
-        for p, w in zip(params, weights, strict=True):
+        for p, w in pairs:
             p.copy_(w.reshape(p.shape))
     inputs = make_inputs(spec, seed=2)
     with torch.no_grad():
