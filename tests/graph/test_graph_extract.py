@@ -303,3 +303,9 @@ def test_model_spec_round_trips_through_json(mbv2_spec):
     back = ModelSpec.from_dict(json.loads(json.dumps(mbv2_spec.to_dict())))
     assert back.layers == mbv2_spec.layers and back.input_shape == mbv2_spec.input_shape
     assert back.totals() == mbv2_spec.totals()
+
+
+def test_string_padding_becomes_explicit():
+    spec = extract_layers(nn.Sequential(nn.Conv2d(3, 4, 5, padding="same"), nn.Conv2d(4, 4, 3)), (1, 3, 9, 9))
+    assert [layer.padding for layer in spec.layers] == [(2, 2), (0, 0)]
+    assert spec.layers[1].output_shape == (1, 4, 7, 7)
