@@ -34,10 +34,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--evals", type=int, default=50)
     ap.add_argument("--searchers", default="hyperpower,bo_vanilla,random_search,random_walk")
+    ap.add_argument(
+        "--layer-searchers",
+        default="hyperpower,hyperpower_prob",
+        help="also run these with cost models on per-layer features (empty: skip)",
+    )
     ap.add_argument("--constraint", action="append", default=None, help="e.g. latency<=0.2ms (repeatable)")
-    ap.add_argument("--latency-pct", type=float, default=40.0, help="latency budget percentile (default 40)")
-    ap.add_argument("--memory-pct", type=float, default=50.0, help="memory budget percentile (default 50)")
-    ap.add_argument("--tolerance", type=float, default=0.005, help="near-optimal: within this error (abs)")
+    ap.add_argument("--latency-pct", type=float, default=30.0, help="latency budget percentile (default 30)")
+    ap.add_argument("--memory-pct", type=float, default=30.0, help="memory budget percentile (default 30)")
+    ap.add_argument("--tolerance", type=float, default=0.01, help="near-optimal: within this error (abs)")
     ap.add_argument("--cost-samples", type=int, default=50)
     ap.add_argument("--plot", type=Path, default=Path("benchmarks/results/searchers_hyperpower.png"))
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/searchers_hyperpower.json"))
@@ -80,6 +85,30 @@ def main() -> None:
         objective_name=a.objective,
         progress=lambda n, d, tot: print(f"  {n}: {d}/{tot} runs ({time.time() - t0:.0f} s)", flush=True),
     )
+    layer_names = [s for s in a.layer_searchers.split(",") if s]
+    if layer_names and hasattr(obj, "cost_featurizer") and obj.cost_featurizer is not None:
+        comp2 = compare_searchers(
+            obj,
+            layer_names,
+            seeds=range(a.seeds),
+            n_evals=a.evals,
+            constraints=cons,
+            tolerance=a.tolerance,
+            cost_model_samples=a.cost_samples,
+            objective_name=a.objective,
+            cost_features="layer",
+            progress=lambda n, d, tot: print(
+                f"  {n} (layer features): {d}/{tot} runs ({time.time() - t0:.0f} s)", flush=True
+            ),
+        )
+        for n in layer_names:
+            key = f"{n}+layer"
+            comp.summaries[key] = comp2.summaries[n]
+            comp.summaries[key].name = key
+            comp.histories[key] = comp2.histories[n]
+        comp.cost_model_errors.update(
+            {f"{k} (layer features)": v for k, v in comp2.cost_model_errors.items()}
+        )
     speed = comp.speedup_vs("bo_vanilla")
     print()
     print(
@@ -87,7 +116,7 @@ def main() -> None:
         f"{', '.join(f'{k} {v:.1f} %' for k, v in comp.cost_model_errors.items())}"
     )
     hdr = (
-        f"{'searcher':14s} {'best err % (mean±std)':>22s} {'evals→near-opt':>15s} {'censored':>9s} "
+        f"{'searcher':20s} {'best err % (mean±std)':>22s} {'evals→near-opt':>15s} {'censored':>9s} "
         f"{'mean curve':>10s} {'reached':>8s} {'vs bo_vanilla':>13s} {'violations':>11s} {'early-stop':>10s} "
         f"{'search s':>9s}"
     )
@@ -100,7 +129,7 @@ def main() -> None:
             else f"{s.evals_to_near_optimal_mean:.1f}±{s.evals_to_near_optimal_std:.1f}"
         )
         print(
-            f"{n:14s} {s.final_best_mean * 100:>13.2f} ± {s.final_best_std * 100:<6.2f} {e2n:>15s} "
+            f"{n:20s} {s.final_best_mean * 100:>13.2f} ± {s.final_best_std * 100:<6.2f} {e2n:>15s} "
             f"{s.evals_to_near_optimal_censored:>9.1f} {s.mean_curve_evals_to_near_optimal:>10.0f} "
             f"{s.reached_near_optimal:>5d}/{s.n_seeds:<2d} {speed.get(n, math.nan):>12.2f}x "
             f"{s.violations_mean:>6.1f}±{s.violations_std:<4.1f} {s.early_stopped_mean:>10.1f} "

@@ -24,6 +24,12 @@ from hwnas.errors import CheckFailedError, DeviceUnavailableError, InputError
 
 DEVICE_COSTS = ("latency_ms", "memory_mb", "power_mw", "energy_mj")
 POWER_COSTS = ("power_mw", "energy_mj")
+COST_FEATURES_OPTION = typer.Option(
+    "raw",
+    "--cost-features",
+    help="Cost-model features: raw (the structural hyperparameters, thesis eq. 3.2-3.3) or layer "
+    "(per-layer parameter/MAC/activation counts, where the objective provides them).",
+)
 
 
 def device_cost_fn(
@@ -106,6 +112,7 @@ def _build_objective(
 
 def _cost_model(
     objective: Any,
+    cost_features: str,
     cost_names: list[str],
     *,
     samples: int,
@@ -118,15 +125,17 @@ def _cost_model(
     import pandas as pd
 
     from hwnas.cost_models.linear import LinearCostModel
+    from hwnas.searchers.compare import cost_featurizer
     from hwnas.searchers.cost_model import ConfigCostModel, config_features, fit_cost_models
 
+    featurizer = cost_featurizer(objective, cost_features) or config_features
     if cost_data is not None:
         if not cost_data.exists():
             raise InputError(f"cost data {cost_data}: file not found")
         df = pd.read_csv(cost_data)
         configs = df.to_dict("records")
         try:
-            X = config_features(objective.space, configs)
+            X = featurizer(objective.space, configs)
         except KeyError as exc:
             raise InputError(f"cost data {cost_data}: missing parameter column {exc}") from exc
         missing = [c for c in cost_names if c not in df.columns]
@@ -135,7 +144,7 @@ def _cost_model(
                 f"cost data {cost_data}: no column(s) {missing}", hint=f"columns: {list(df.columns)}"
             )
         models = {c: LinearCostModel().fit(X, df[c].to_numpy(float)) for c in cost_names}
-        return ConfigCostModel(objective.space, models)
+        return ConfigCostModel(objective.space, models, featurizer)
     with progress("profiling configs for the cost models", samples, show_progress) as advance:
         cm, data = fit_cost_models(
             objective.space,
@@ -145,6 +154,7 @@ def _cost_model(
             seed=seed + 10_000,
             progress=advance,
             project=getattr(objective, "project", None),
+            featurizer=featurizer,
         )
     if save_cost_data is not None:
         data.to_csv(save_cost_data, index=False)
@@ -199,6 +209,7 @@ def register(app: typer.Typer) -> None:
             help="Stop diverging trials (default: per searcher).",
         ),
         history_path: Path | None = typer.Option(None, "--history", help="Write the full history (JSON)."),
+        cost_features: str = COST_FEATURES_OPTION,
         store_path: Path | None = STORE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
@@ -232,6 +243,7 @@ def register(app: typer.Typer) -> None:
         ):
             cm = _cost_model(
                 obj,
+                cost_features,
                 cost_names,
                 samples=profile_samples,
                 seed=seed,
@@ -320,6 +332,7 @@ def register(app: typer.Typer) -> None:
         ),
         plot: Path | None = typer.Option(None, "--plot", help="Write the fig. 3.5/3.6-style figure here."),
         histories: Path | None = typer.Option(None, "--histories", help="Write every run's history (JSON)."),
+        cost_features: str = COST_FEATURES_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
@@ -344,6 +357,7 @@ def register(app: typer.Typer) -> None:
                 tolerance=tolerance,
                 cost_model_samples=cost_samples,
                 objective_name=objective,
+                cost_features=cost_features,
                 progress=lambda name, done, total: advance(1, description=name),
             )
         if plot is not None:

@@ -166,6 +166,7 @@ def compare_searchers(
     cost_model_samples: int = 50,
     objective_name: str = "",
     searcher_kwargs: dict[str, dict[str, Any]] | None = None,
+    cost_features: str = "raw",
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Comparison:
     """Run each searcher for each seed for ``n_evals`` evaluations on ``objective``; summarise."""
@@ -173,8 +174,11 @@ def compare_searchers(
     if not searchers:
         raise InputError("no searchers to compare")
     cost_names = [c.name for c in cons]
+    featurizer = cost_featurizer(objective, cost_features)
     cost_model = getattr(objective, "cost_model", None)  # an objective may ship its own (NB201's)
-    if cost_model is not None and not all(n in cost_model.cost_names for n in cost_names):
+    if cost_model is not None and (
+        featurizer is not None or not all(n in cost_model.cost_names for n in cost_names)
+    ):
         cost_model = None
     if cost_names and cost_model is None:
         cost_model, _ = fit_cost_models(
@@ -184,6 +188,7 @@ def compare_searchers(
             n_samples=cost_model_samples,
             seed=10_000,
             project=getattr(objective, "project", None),
+            featurizer=featurizer,
         )
     errors = cost_model.errors() if cost_model is not None and hasattr(cost_model, "errors") else {}
     chance = getattr(objective, "chance_accuracy", None)
@@ -230,3 +235,18 @@ def compare_searchers(
         histories,
         errors,
     )
+
+
+def cost_featurizer(objective: Any, kind: str) -> Any:
+    """``raw``: the structural hyperparameters (thesis eq. 3.2-3.3; None = the default featurizer);
+    ``layer``: the objective's per-layer sizes (``objective.cost_featurizer``)."""
+    if kind == "raw":
+        return None
+    if kind == "layer":
+        f = getattr(objective, "cost_featurizer", None)
+        if f is None:
+            raise InputError(
+                "this objective has no layer featurizer for its cost models", hint="use raw features"
+            )
+        return f
+    raise InputError(f"cost features must be 'raw' or 'layer', got {kind!r}")

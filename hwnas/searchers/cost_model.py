@@ -39,19 +39,28 @@ def config_features(space: SearchSpace, configs: Sequence[Mapping[str, Any]]) ->
     return pd.DataFrame(cols)
 
 
-class ConfigCostModel:
-    """Fitted cost models keyed by cost name (``power_mw``, ``memory_mb``, ``latency_ms``)."""
+Featurizer = Callable[[SearchSpace, Sequence[Mapping[str, Any]]], Any]
 
-    def __init__(self, space: SearchSpace, models: Mapping[str, Any]) -> None:
+
+class ConfigCostModel:
+    """Fitted cost models keyed by cost name (``power_mw``, ``memory_mb``, ``latency_ms``).
+
+    ``featurizer`` turns configs into the model's feature rows: ``config_features`` (the thesis's raw
+    structural hyperparameters, default) or a space's own (e.g. ``hyperpower_cnn.layer_features``)."""
+
+    def __init__(
+        self, space: SearchSpace, models: Mapping[str, Any], featurizer: Featurizer | None = None
+    ) -> None:
         self.space = space
         self.models = dict(models)
+        self.featurizer = featurizer or config_features
 
     @property
     def cost_names(self) -> tuple[str, ...]:
         return tuple(self.models)
 
     def predict(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-        X = config_features(self.space, configs)
+        X = self.featurizer(self.space, configs)
         return {name: np.asarray(m.predict(X), float).ravel() for name, m in self.models.items()}
 
     def predict_one(self, config: Mapping[str, Any]) -> dict[str, float]:
@@ -60,7 +69,7 @@ class ConfigCostModel:
     def prob_within(self, configs: Sequence[Mapping[str, Any]], name: str, budget: float) -> np.ndarray:
         """P(cost <= budget) from the model's error band (``CostModel.prob_within``); a model without a
         band gives the indicator of its point prediction."""
-        X = config_features(self.space, configs)
+        X = self.featurizer(self.space, configs)
         m = self.models[name]
         if hasattr(m, "prob_within"):
             return np.asarray(m.prob_within(X, budget), float).ravel()
@@ -81,6 +90,7 @@ def fit_cost_models(
     estimator: Callable[[], Any] | None = None,
     progress: Callable[[int], None] | None = None,
     project: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+    featurizer: Featurizer | None = None,
 ) -> tuple[ConfigCostModel, Any]:
     """Profile ``n_samples`` random configs with ``measure`` (cheap: no training) and fit one model per
     cost (``project`` maps a sample to the point really measured). Returns the model set and the
@@ -100,7 +110,8 @@ def fit_cost_models(
         measured.append(measure(c))
         if progress is not None:
             progress(1)
-    X = config_features(space, configs)
+    featurizer = featurizer or config_features
+    X = featurizer(space, configs)
     models = {}
     for name in cost_names:
         try:
@@ -115,4 +126,4 @@ def fit_cost_models(
     data = pd.DataFrame(configs)
     for name in cost_names:
         data[name] = [float(m[name]) for m in measured]
-    return ConfigCostModel(space, models), data
+    return ConfigCostModel(space, models, featurizer), data

@@ -11,6 +11,7 @@ This module describes points as plain data so that it does not import the search
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,6 +84,41 @@ def n_conv_of(config: Mapping[str, Any]) -> int:
     return n
 
 
+def _pooled(size: int, kernel: int) -> int:
+    if kernel <= 1:
+        return size
+    pad = kernel // 2 if kernel % 2 else 0
+    return (size + 2 * pad - kernel) // 2 + 1
+
+
+def layer_features(
+    config: Mapping[str, Any], input_shape: tuple[int, int, int] = (1, 8, 8), num_classes: int = 10
+) -> dict[str, float]:
+    """Per-layer sizes of ``config`` computed from its hyperparameters alone (no network is built):
+    parameters and MACs of every conv/linear layer and the activation elements after each stage.
+    A cost model linear in these is still cheap in an acquisition function, and it can represent the
+    products of hyperparameters (features x kernel^2 x spatial size) that dominate memory and latency."""
+    n = n_conv_of(config)
+    c, h, w = input_shape
+    out: dict[str, float] = {}
+    for i in range(1, n + 1):
+        f, k, p = (
+            int(config[f"conv{i}_features"]),
+            int(config[f"conv{i}_kernel"]),
+            int(config[f"pool{i}_kernel"]),
+        )
+        out[f"conv{i}_params"] = float(f * (c * k * k + 1))
+        out[f"conv{i}_macs"] = float(f * c * k * k * h * w)
+        out[f"conv{i}_act"] = float(f * h * w)
+        h, w, c = _pooled(h, p), _pooled(w, p), f
+    flat = c * h * w
+    fc = int(config["fc_units"])
+    out["fc1_params"] = float((flat + 1) * fc)
+    out["fc2_params"] = float((fc + 1) * num_classes)
+    out["flat_act"] = float(flat)
+    return out
+
+
 def _pool(kernel: int) -> nn.Module:
     if kernel <= 1:
         return nn.Identity()
@@ -107,7 +143,8 @@ def build(
         layers += [nn.Conv2d(c, f, kernel_size=k, padding="same"), nn.ReLU(inplace=True), _pool(p)]
         c = f
     features = nn.Sequential(*layers)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using padding='same' with even kernel")
         flat = int(features(torch.zeros(1, *input_shape)).numel())
     if flat == 0:
         raise InputError(f"config {dict(config)} pools an input of {h}x{w} down to nothing")

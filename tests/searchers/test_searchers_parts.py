@@ -214,3 +214,36 @@ def test_evolution_population_ages(grid) -> None:  # noqa: ANN001
     h = s.run(grid, 12)
     assert len(s.population) == 5
     assert [t.number for t in s.population] == [t.number for t in h.trials[-5:]]  # oldest removed first
+
+
+def test_hyperpower_digits_table_and_layer_features() -> None:
+    """The shipped table: raw hyperparameters cannot model memory linearly (it is a product of them);
+    per-layer sizes can (memory = weights + the largest activation)."""
+    from hwnas.searchers.objectives import get_objective
+
+    o = get_objective("hyperpower-digits")
+    assert len(o.table) >= 300 and set(o.cost_names) == {"latency_ms", "memory_mb"}
+    kw = {"n_samples": 50, "seed": 1, "project": o.project}
+    raw, _ = fit_cost_models(o.space, o.measure_costs, ["memory_mb"], **kw)
+    layer, _ = fit_cost_models(o.space, o.measure_costs, ["memory_mb"], featurizer=o.cost_featurizer, **kw)
+    assert layer.errors()["memory_mb"] < 5 < raw.errors()["memory_mb"]
+    row = o.configs[0]
+    assert o.evaluate(row).objective == pytest.approx(float(o.table.iloc[0]["val_error"]))
+
+
+def test_hyperpower_cnn_layer_features_match_the_built_network() -> None:
+    from hwnas.spaces import hyperpower_cnn
+
+    cfg = {
+        "conv1_features": 30,
+        "conv1_kernel": 3,
+        "pool1_kernel": 3,
+        "conv2_features": 50,
+        "conv2_kernel": 2,
+        "pool2_kernel": 1,
+        "fc_units": 300,
+    }
+    f = hyperpower_cnn.layer_features(cfg, (1, 8, 8))
+    net = hyperpower_cnn.build(cfg, (1, 8, 8))
+    n_params = sum(p.numel() for p in net.parameters())
+    assert f["conv1_params"] + f["conv2_params"] + f["fc1_params"] + f["fc2_params"] == n_params

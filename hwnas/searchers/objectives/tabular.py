@@ -57,6 +57,8 @@ class TabularObjective:
         self.lookup = lookup
         self.chance_accuracy = chance_accuracy
         self.name = name
+        # Optional richer cost-model features for this table's space (``cost_features="layer"``).
+        self.cost_featurizer: Any = None
         configs = self.table[space.names].to_dict("records")
         self._configs = [self._clean(c) for c in configs]
         self._unit = space.to_unit_matrix(self._configs)
@@ -181,7 +183,7 @@ def hyperpower_digits(path: str | Path | None = None, **kwargs: Any) -> TabularO
     with latency and memory measured on a 2-core AMD EPYC VM (see benchmarks/data/hyperpower_digits.md)."""
     import pandas as pd
 
-    from hwnas.searchers.objectives.training import hyperpower_space
+    from hwnas.searchers.objectives.training import hyperpower_space, layer_featurizer
 
     path = (
         Path(path)
@@ -195,7 +197,7 @@ def hyperpower_digits(path: str | Path | None = None, **kwargs: Any) -> TabularO
         )
     df = pd.read_csv(path)
     epochs = sorted((c for c in df.columns if c.startswith("val_acc_epoch")), key=lambda c: int(c[13:]))
-    return TabularObjective(
+    obj = TabularObjective(
         df,
         hyperpower_space(2),
         objective_column="val_error",
@@ -206,3 +208,5 @@ def hyperpower_digits(path: str | Path | None = None, **kwargs: Any) -> TabularO
         name="hyperpower-digits",
         **kwargs,
     )
+    obj.cost_featurizer = layer_featurizer((1, 8, 8), 10)
+    return obj

@@ -47,6 +47,17 @@ def hyperpower_space(n_conv: int = 2) -> SearchSpace:
     return SearchSpace.of(params, name=f"hyperpower-cnn-{n_conv}conv")
 
 
+def layer_featurizer(input_shape: tuple[int, int, int], num_classes: int = 10) -> Any:
+    """A cost-model featurizer: per-layer parameter, MAC and activation counts of each config."""
+
+    def featurize(space: SearchSpace, configs: Any) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([hyperpower_cnn.layer_features(c, input_shape, num_classes) for c in configs])
+
+    return featurize
+
+
 def _split(
     x: np.ndarray,
     y: np.ndarray,
@@ -216,6 +227,7 @@ class TrainingObjective:
         self.space = hyperpower_space(n_conv)
         self.data = load_dataset(dataset, seed=seed, max_train=max_train)
         self.chance_accuracy = 1.0 / self.data.num_classes
+        self.cost_featurizer = layer_featurizer(self.data.input_shape, self.data.num_classes)
 
     def build(self, config: Mapping[str, Any]) -> Any:
         return hyperpower_cnn.build(config, self.data.input_shape, self.data.num_classes)
