@@ -101,7 +101,10 @@ def plot_comparison(comp: Comparison, path: str | Path) -> Path:
     if np.isfinite(data.budget):
         ax_scatter.axvline(data.budget, color="r", lw=1, ls="--", label="budget")
     ax_scatter.set(
-        xlabel=data.cost_name or "cost", ylabel="error (%) of trained designs", title="designs evaluated"
+        xlabel=data.cost_name or "cost",
+        ylabel="error (%) of trained designs, log scale",
+        title="designs evaluated (budget-breakers are not trained)",
+        yscale="log",
     )
     for ax in axes:
         ax.grid(alpha=0.3)
