@@ -133,7 +133,17 @@ def main() -> None:
     ap.add_argument("--cost-model", default="table", choices=("fit", "table"))
     ap.add_argument("--cost-samples", type=int, default=100)
     ap.add_argument("--out", default="benchmarks/out/nb201_searchers")
+    ap.add_argument("--replot", default="", help="only redraw: comma-separated result JSONs into --out .png")
     args = ap.parse_args()
+    if args.replot:  # e.g. the two budgets run as two processes
+        merged: dict = {}
+        for path in args.replot.split(","):
+            merged.update(json.loads(Path(path).read_text()))
+        table = make_objective(args.dataset, args.device, cost_model="none").table
+        grid = np.linspace(0, args.evals * float(table["train_time_s"].median()), 200)
+        plot(merged, grid, Path(args.out).with_suffix(".png"))
+        Path(args.out).with_suffix(".json").write_text(json.dumps(merged, indent=1))
+        return
     seeds_for = dict(kv.split("=") for kv in args.seeds_for.split(",") if kv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

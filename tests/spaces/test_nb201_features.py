@@ -59,3 +59,38 @@ def test_registry_resolves_nb201_names():
     features = pytest.importorskip("hwnas.cost_models.features")
     for name in ("nb201-onehot", "nb201-opcount", "nb201-layers", "nb201-edgeop"):
         assert features.get_featurizer(name) is F.FEATURIZERS[name]
+
+
+def test_hwnas_fit_and_evaluate_on_a_nb201_table(tmp_path, table):
+    """`hwnas fit --data <nb201 table> --target lat_<device>_ms --features nb201-*` end to end."""
+    from hwnas.cli.app import main
+    from hwnas.spaces.nb201_table import load_table
+
+    full = load_table()
+    rows = full[full["connected"] == 1].sample(400, random_state=0)
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    rows.iloc[:300].to_csv(train, index=False)
+    rows.iloc[300:].to_csv(test, index=False)
+    out = tmp_path / "gold.json"
+    for feats in ("nb201-onehot", "nb201-edgeop"):
+        rc = main(
+            [
+                "fit",
+                "--data",
+                str(train),
+                "--target",
+                "lat_gold_6240_ms",
+                "--features",
+                feats,
+                "--kind",
+                "linear",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        assert rc == 0 and out.exists()
+        rc = main(
+            ["evaluate", "--table", str(out), "--data", str(test), "--target", "lat_gold_6240_ms", "--json"]
+        )
+        assert rc == 0
