@@ -380,7 +380,7 @@ def register(app: typer.Typer) -> None:
                     if not math.isnan(s.evals_to_near_optimal_mean)
                     else "-",
                     f"{s.reached_near_optimal}/{s.n_seeds}",
-                    f"{speed.get(n, math.nan):.2f}x",
+                    f"{speed[n]:.2f}x" if n in speed else "-",
                     f"{s.violations_mean:.1f} ± {s.violations_std:.1f}",
                     f"{s.early_stopped_mean:.1f}",
                     f"{s.wall_time_s_mean:.1f}",
