@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 out = Console(soft_wrap=True)  # results: stdout
-err = Console(stderr=True)  # progress, logs, errors: stderr
+err = Console(stderr=True, soft_wrap=True)  # progress, logs, errors: stderr
 
 STORE_OPTION = typer.Option(
     None, "--store", help="SQLite store file (default: $HWNAS_STORE or ./hwnas.db).", show_default=False
