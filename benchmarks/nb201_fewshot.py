@@ -4,9 +4,9 @@ For each held-out device the reference table is the shipped one *without that co
 held-out device only through k sampled cells (random connected cells, R draws, and the designed set of
 `hwnas suggest-samples`, which is computed from the references alone). Spearman ρ over the connected cells.
 
-Printed side by side: FLOPs as a proxy (no samples), plain ridge on the reference log-latencies (the baseline),
-and the few-shot predictor with its leave-one-out method choice. Goal at k = 10: mean ρ >= 0.96, no device
-below 0.90. Published, HELP's six *test* devices with 10 samples: HELP mean ρ 0.932, FLOPs 0.787.
+Printed side by side: FLOPs as a proxy (no samples), plain ridge on the reference log-latencies (the
+baseline), and the few-shot predictor with its leave-one-out method choice. Goal at k = 10: mean ρ >= 0.96,
+no device below 0.90. Published, HELP's six *test* devices with 10 samples: HELP mean ρ 0.932, FLOPs 0.787.
 
     .venv/bin/python benchmarks/nb201_fewshot.py [--draws 20] [--ks 5,10,20,50] [--json out.json]
 """
@@ -78,7 +78,8 @@ def main() -> None:
 
     print("\nSpearman rho on the held-out device (connected cells), k = 10")
     print(
-        f"{'device':24s} {'FLOPs':>6s} {'ridge':>6s} {'ours':>6s} {'min':>6s} | {'ridge':>6s} {'ours':>6s}  (designed set)"
+        f"{'device':24s} {'FLOPs':>6s} {'ridge':>6s} {'ours':>6s} {'min':>6s} | "
+        f"{'ridge':>6s} {'ours':>6s}  (designed set)"
     )
     for col, r in results.items():
         a, d = r.get("k10_random"), r.get("k10_designed")
@@ -101,7 +102,8 @@ def main() -> None:
     flops = [r["flops"] for r in results.values()]
     print(f"\nFLOPs as a proxy: mean {np.mean(flops):.3f} [worst {np.min(flops):.3f}]")
     print(
-        "published (HELP's 6 test devices, 10 samples): HELP mean 0.932 (Pixel 2 0.802, RPi4 0.890), FLOPs 0.787"
+        "published (HELP's 6 test devices, 10 samples): HELP mean 0.932 (Pixel 2 0.802, RPi4 0.890), "
+        "FLOPs 0.787"
     )
     if args.json:
         with open(args.json, "w") as f:

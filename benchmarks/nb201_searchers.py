@@ -137,8 +137,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.replot:  # e.g. the two budgets run as two processes
         merged: dict = {}
-        for path in args.replot.split(","):
-            merged.update(json.loads(Path(path).read_text()))
+        for path in args.replot.split(","):  # later files add or replace searchers of the same budget
+            for key, res in json.loads(Path(path).read_text()).items():
+                merged.setdefault(key, {**res, "searchers": {}})["searchers"].update(res["searchers"])
         table = make_objective(args.dataset, args.device, cost_model="none").table
         grid = np.linspace(0, args.evals * float(table["train_time_s"].median()), 200)
         plot(merged, grid, Path(args.out).with_suffix(".png"))
