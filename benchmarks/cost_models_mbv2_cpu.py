@@ -166,7 +166,13 @@ def fit_and_report(args: argparse.Namespace) -> dict:
     from hwnas.cost_models import metrics
     from hwnas.cost_models.data import TrainingData, load_store_data
     from hwnas.cost_models.export import save_cost_table
-    from hwnas.cost_models.fitting import fit_layerwise, make_estimator, predict_models_table, table_from_fit
+    from hwnas.cost_models.fitting import (
+        fit_layerwise,
+        make_estimator,
+        plot_predicted_vs_measured,
+        predict_models_table,
+        table_from_fit,
+    )
     from hwnas.store import SQLiteStore
 
     out_dir = Path(args.out)
@@ -227,6 +233,10 @@ def fit_and_report(args: argparse.Namespace) -> dict:
             slug = f"{name}_{overhead or 'none'}"
             save_cost_table(table, out_dir / f"mbv2_{slug}.json")
             frame.to_csv(out_dir / f"mbv2_{slug}_heldout.csv", index=False)
+            if name in ("lut", "flops") and overhead == "per-op":
+                plot_predicted_vs_measured(
+                    frame, out_dir / f"mbv2_{slug}_heldout.png", f"{label}: {len(frame)} held-out archs"
+                )
     return results
 
 

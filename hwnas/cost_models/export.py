@@ -398,7 +398,7 @@ def save_cost_table(model: Any, path: str | Path, format: str | None = None) -> 
     if fmt == "json":
         doc = dict(header)
         doc["rows"] = {"columns": list(ROW_COLUMNS), "data": _rows_records(rows)}
-        path.write_text(json.dumps(doc, indent=1, default=_json_default))
+        path.write_text(json.dumps(doc, separators=(",", ":"), default=_json_default))
     elif fmt == "csv":
         with path.open("w", newline="") as fh:
             fh.write(f"# {FORMAT} " + json.dumps(header, separators=(",", ":")) + "\n")
