@@ -41,9 +41,11 @@ _NEW_CONSTRAINT_API = hasattr(optuna.trial.Trial, "set_constraint")
 class VanillaConstrainedBO(Searcher):
     name = "bo_vanilla"
 
-    def __init__(self, *args: Any, n_init: int = 5, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, n_init: int = 5, max_repeat_asks: int = 8, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.n_init = n_init
+        self.max_repeat_asks = max(1, max_repeat_asks)
+        self._results: dict[tuple[Any, ...], tuple[float, dict[str, float]]] = {}
         # Optuna logs every trial at INFO on stderr; hwnas reports progress through callbacks instead.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
@@ -59,7 +61,7 @@ class VanillaConstrainedBO(Searcher):
         self.distributions = {p.name: _distribution(p) for p in self.space.params}
         self._pending: dict[int, optuna.trial.Trial] = {}
 
-    def _propose(self) -> dict[str, Any]:
+    def _ask_optuna(self) -> optuna.trial.Trial:
         import torch
 
         # Optuna's GP runs in torch on tiny matrices: one intra-op thread is several times faster on a
@@ -69,11 +71,30 @@ class VanillaConstrainedBO(Searcher):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                ot = self.study.ask(self.distributions)
+                return self.study.ask(self.distributions)
         finally:
             torch.set_num_threads(threads)
+
+    def _propose(self) -> dict[str, Any]:
+        # On a finite table a proposal is projected onto its nearest row, and the GP's next proposals
+        # often land on a row already evaluated. Its result is known (a real run would be cached), so it
+        # is told to Optuna at the proposed point without spending an evaluation, and Optuna asks again.
+        for attempt in range(self.max_repeat_asks):
+            ot = self._ask_optuna()
+            params = {name: ot.params[name] for name in self.space.names}
+            known = self._results.get(self.space.key(self._project(params)))
+            if known is None or attempt == self.max_repeat_asks - 1:
+                break  # a new point, or out of retries: evaluate it (again)
+            value, constraints = known
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                ot.set_user_attr("hwnas_constraints", list(constraints.values()))
+                if _NEW_CONSTRAINT_API:
+                    for k, v in constraints.items():
+                        ot.set_constraint(k, v)
+                self.study.tell(ot, value)
         self._pending[len(self.history)] = ot
-        return {name: ot.params[name] for name in self.space.names}
+        return params
 
     def _observe(self, trial: Trial) -> None:
         ot = self._pending.pop(trial.number)
@@ -82,6 +103,7 @@ class VanillaConstrainedBO(Searcher):
             seen = [t.objective for t in self.history.trials if t.objective is not None]
             value = max(seen) if seen else 1.0
         values = {c.name: trial.constraints[c.name] for c in self.constraints}
+        self._results[self.space.key(trial.config)] = (float(value), values)
         attrs = {"hwnas_constraints": list(values.values())}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
