@@ -1,9 +1,10 @@
-"""A small synthetic store: chains of conv layers with a latency that depends on FLOPs and op kind."""
+"""Test helpers (a uniquely named module: `from conftest import` would pick another folder's conftest).
+
+A small synthetic store: chains of conv layers with a latency that depends on FLOPs and op kind."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from hwnas.graph.layer import make_layer
 from hwnas.store import Fingerprint, Measurement, SQLiteStore, Stats
@@ -95,10 +96,3 @@ def build_store(
             )
         )
     return store
-
-
-@pytest.fixture
-def synthetic_store(tmp_path):
-    store = build_store(tmp_path / "s.db")
-    yield store
-    store.close()

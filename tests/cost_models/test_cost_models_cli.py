@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import build_store
+from cost_model_helpers import build_store
 
 from hwnas.cli.app import main
 

@@ -159,7 +159,7 @@ def test_fingerprint_mismatch_warns(tmp_path, synthetic_store):
 
 
 def test_evaluate_uses_only_unseen_architectures(tmp_path):
-    from conftest import build_store
+    from cost_model_helpers import build_store
 
     store = build_store(tmp_path / "a.db", n_models=40, seed=3)
     data = load_store_data(store)
@@ -193,7 +193,7 @@ def test_model_prediction_interval_and_probability(synthetic_store):
 
 
 def test_in_model_layer_metric_marks_fused_ops_and_per_op_overhead(tmp_path):
-    from conftest import build_store
+    from cost_model_helpers import build_store
 
     from hwnas.graph.layer import ModelSpec
 
