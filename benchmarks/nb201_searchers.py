@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="25,50")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--seeds-for", default="", help="per-searcher seed counts, e.g. bo_vanilla=5")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first..first+n-1 (to split runs)")
     ap.add_argument("--evals", type=int, default=100)
     ap.add_argument("--searchers", default="random_search,evolution,hyperpower,bo_vanilla")
     ap.add_argument("--population", type=int, default=20)
@@ -173,7 +174,9 @@ def main() -> None:
         print(f"   cost model of the cost-aware searchers: {obj.cost_model_source}", flush=True)
         for name in args.searchers.split(","):
             n_seeds = int(seeds_for.get(name, args.seeds))
-            runs = [run_one(obj, name, seed, args.evals, best_acc, args) for seed in range(n_seeds)]
+            seeds = range(args.first_seed, args.first_seed + n_seeds)
+            runs = [run_one(obj, name, seed, args.evals, best_acc, args) for seed in seeds]
+            (out.parent / f"{out.name}_{key}_{name}_runs.json").write_text(json.dumps(runs))
             s = summarise(runs, grid_s)
             results[key]["searchers"][name] = s
             r = s["mean_regret_by_eval"]
