@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--memory-pct", type=float, default=30.0, help="memory budget percentile (default 30)")
     ap.add_argument("--tolerance", type=float, default=0.01, help="near-optimal: within this error (abs)")
     ap.add_argument("--cost-samples", type=int, default=50)
+    ap.add_argument("--jobs", type=int, default=2, help="parallel (searcher, seed) runs")
     ap.add_argument("--plot", type=Path, default=Path("benchmarks/results/searchers_hyperpower.png"))
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/searchers_hyperpower.json"))
     a = ap.parse_args()
@@ -83,6 +84,7 @@ def main() -> None:
         tolerance=a.tolerance,
         cost_model_samples=a.cost_samples,
         objective_name=a.objective,
+        n_jobs=a.jobs,
         progress=lambda n, d, tot: print(f"  {n}: {d}/{tot} runs ({time.time() - t0:.0f} s)", flush=True),
     )
     layer_names = [s for s in a.layer_searchers.split(",") if s]

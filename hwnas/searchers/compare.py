@@ -167,6 +167,7 @@ def compare_searchers(
     objective_name: str = "",
     searcher_kwargs: dict[str, dict[str, Any]] | None = None,
     cost_features: str = "raw",
+    n_jobs: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Comparison:
     """Run each searcher for each seed for ``n_evals`` evaluations on ``objective``; summarise."""
@@ -192,31 +193,39 @@ def compare_searchers(
         )
     errors = cost_model.errors() if cost_model is not None and hasattr(cost_model, "errors") else {}
     chance = getattr(objective, "chance_accuracy", None)
-    histories: dict[str, list[History]] = {}
-    walls: dict[str, list[float]] = {}
-    total = len(searchers) * len(list(seeds))
-    done = 0
-    for name in searchers:
-        histories[name], walls[name] = [], []
-        for seed in seeds:
-            kwargs = dict((searcher_kwargs or {}).get(name, {}))
-            s = make_searcher(
-                name,
-                objective.space,
-                constraints=cons,
-                cost_model=cost_model,
-                seed=int(seed),
-                chance_accuracy=chance,
-                **kwargs,
-            )
-            t0 = time.perf_counter()
-            h = s.run(objective, n_evals)
-            walls[name].append(time.perf_counter() - t0)
-            h.meta.update({"seed": int(seed), "objective": objective_name})
-            histories[name].append(h)
-            done += 1
+    histories: dict[str, list[History]] = {n: [] for n in searchers}
+    walls: dict[str, list[float]] = {n: [] for n in searchers}
+    jobs = [(name, int(seed)) for name in searchers for seed in seeds]
+    _JOB.update(
+        objective=objective,
+        constraints=cons,
+        cost_model=cost_model,
+        chance=chance,
+        n_evals=n_evals,
+        searcher_kwargs=searcher_kwargs or {},
+    )
+    if n_jobs > 1:
+        import multiprocessing
+
+        # fork: the workers inherit the objective and cost model (closures, tables) without pickling them.
+        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+            results = pool.imap(_run_one, jobs)
+            for done, ((name, _), (h, wall)) in enumerate(zip(jobs, results, strict=True), start=1):
+                histories[name].append(h)
+                walls[name].append(wall)
+                if progress is not None:
+                    progress(name, done, len(jobs))
+    else:
+        for done, job in enumerate(jobs, start=1):
+            h, wall = _run_one(job)
+            histories[job[0]].append(h)
+            walls[job[0]].append(wall)
             if progress is not None:
-                progress(name, done, total)
+                progress(job[0], done, len(jobs))
+    for hs in histories.values():
+        for h in hs:
+            h.meta["objective"] = objective_name
+    _JOB.clear()
     optimum = math.nan
     if hasattr(objective, "best_feasible"):
         optimum = objective.best_feasible(cons)
@@ -235,6 +244,27 @@ def compare_searchers(
         histories,
         errors,
     )
+
+
+_JOB: dict[str, Any] = {}
+
+
+def _run_one(job: tuple[str, int]) -> tuple[History, float]:
+    """One (searcher, seed) run of the comparison set up in ``_JOB`` (a worker's entry point)."""
+    name, seed = job
+    s = make_searcher(
+        name,
+        _JOB["objective"].space,
+        constraints=_JOB["constraints"],
+        cost_model=_JOB["cost_model"],
+        seed=seed,
+        chance_accuracy=_JOB["chance"],
+        **dict(_JOB["searcher_kwargs"].get(name, {})),
+    )
+    t0 = time.perf_counter()
+    h = s.run(_JOB["objective"], _JOB["n_evals"])
+    h.meta["seed"] = seed
+    return h, time.perf_counter() - t0
 
 
 def cost_featurizer(objective: Any, kind: str) -> Any:
