@@ -247,3 +247,16 @@ def test_hyperpower_cnn_layer_features_match_the_built_network() -> None:
     net = hyperpower_cnn.build(cfg, (1, 8, 8))
     n_params = sum(p.numel() for p in net.parameters())
     assert f["conv1_params"] + f["conv2_params"] + f["fc1_params"] + f["fc2_params"] == n_params
+
+
+def test_compare_parallel_runs_match_sequential(grid) -> None:  # noqa: ANN001
+    from hwnas.searchers.compare import compare_searchers
+
+    kw = {"seeds": range(2), "n_evals": 6, "constraints": ["latency_ms<=4.55"], "cost_model_samples": 20}
+    a = compare_searchers(grid, ["random_search", "random_walk"], n_jobs=1, **kw)
+    b = compare_searchers(grid, ["random_search", "random_walk"], n_jobs=2, **kw)
+    for name in ("random_search", "random_walk"):
+        assert [[t.config for t in h] for h in a.histories[name]] == [
+            [t.config for t in h] for h in b.histories[name]
+        ]
+    assert a.summaries["random_walk"].violations_mean == b.summaries["random_walk"].violations_mean
