@@ -45,8 +45,11 @@ class RegularizedEvolution(Searcher):
             for _ in range(20):
                 vals = self.predict_constraints([child])
                 if all(v[0] <= 0 for v in vals.values()):
-                    break
+                    return child
                 child = self.space.mutate(parent.config, self.rng)
+            # Every mutant of this parent is predicted infeasible: a fresh predicted-feasible sample keeps
+            # the cost-aware searcher from spending an evaluation on a design that breaks the budget.
+            return self.sample_predicted_feasible()
         return child
 
     def _observe(self, trial: Trial) -> None:

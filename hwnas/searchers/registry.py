@@ -58,5 +58,6 @@ def make_searcher(
     cls = searcher_class(name)
     use_et = EARLY_TERMINATION.get(name, False) if early_termination is None else early_termination
     stopper = DivergenceStopper(chance_accuracy=chance_accuracy or 0.1) if use_et else None
-    cm = cost_model if (name in USES_COST_MODEL or kwargs.pop("use_cost_model", False)) else None
+    use_cost_model = kwargs.pop("use_cost_model", False)  # never forwarded to a constructor
+    cm = cost_model if (name in USES_COST_MODEL or use_cost_model) else None
     return cls(space, constraints, cm, seed=seed, stopper=stopper, **{**DEFAULTS.get(name, {}), **kwargs})

@@ -260,3 +260,25 @@ def test_compare_parallel_runs_match_sequential(grid) -> None:  # noqa: ANN001
             [t.config for t in h] for h in b.histories[name]
         ]
     assert a.summaries["random_walk"].violations_mean == b.summaries["random_walk"].violations_mean
+
+
+def test_use_cost_model_flag_is_not_forwarded_to_constructors(grid) -> None:  # noqa: ANN001
+    cm, _ = fit_cost_models(grid.space, grid.measure_costs, ["latency_ms"], n_samples=30, seed=0)
+    s = make_searcher(
+        "hyperpower", grid.space, constraints=["latency_ms<=4.55"], cost_model=cm, seed=0, n_init=3,
+        use_cost_model=True,
+    )  # fmt: skip
+    assert s.cost_model is cm
+
+
+def test_cost_aware_evolution_falls_back_to_a_feasible_sample(grid) -> None:  # noqa: ANN001
+    """Under a tight budget many mutants of a parent are infeasible; evolution must then draw a fresh
+    predicted-feasible point rather than evaluate an infeasible child (2.49 ms: about the 1st percentile)."""
+    cm, _ = fit_cost_models(grid.space, grid.measure_costs, ["latency_ms"], n_samples=30, seed=0)
+    for seed in range(3):
+        s = make_searcher(
+            "evolution", grid.space, constraints=["latency_ms<=2.49"], cost_model=cm, seed=seed,
+            population_size=4, sample_size=2, use_cost_model=True,
+        )  # fmt: skip
+        h = s.run(grid, 40)
+        assert h.n_violations() == 0
