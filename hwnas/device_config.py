@@ -136,7 +136,9 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
     threads = data.get("threads")
     if threads is not None:
         threads = _number(src, "threads", threads, lo=1, integer=True, expected="a positive integer")
-    batch = _number(src, "batch_size", data.get("batch_size", 1), lo=1, integer=True, expected="a positive integer")
+    batch = _number(
+        src, "batch_size", data.get("batch_size", 1), lo=1, integer=True, expected="a positive integer"
+    )
     connection = data.get("connection", {}) or {}
     if not isinstance(connection, dict):
         raise _fail(src, "connection", "a mapping (e.g. {serial: ABC123})", connection)
@@ -161,7 +163,9 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
                             expected="a positive number of seconds"),
     )  # fmt: skip
     if repeat.max_repeats < repeat.min_repeats:
-        raise _fail(src, "repeat.max_repeats", f"an integer >= min_repeats ({repeat.min_repeats})", repeat.max_repeats)
+        raise _fail(
+            src, "repeat.max_repeats", f"an integer >= min_repeats ({repeat.min_repeats})", repeat.max_repeats
+        )
 
     pw = data.get("power", {}) or {}
     if not isinstance(pw, dict):
@@ -194,7 +198,8 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         repeat=repeat,
         power=power,
         peak_flops=None if peak is None else _number(src, "peak_flops", peak, lo=0, expected="FLOP/s > 0"),
-        memory_bandwidth_bytes_s=None if bw is None else _number(src, "memory_bandwidth_bytes_s", bw, lo=0,
-                                                                 expected="bytes/s > 0"),
+        memory_bandwidth_bytes_s=None
+        if bw is None
+        else _number(src, "memory_bandwidth_bytes_s", bw, lo=0, expected="bytes/s > 0"),
         source_path=src,
     )

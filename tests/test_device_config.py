@@ -37,9 +37,10 @@ def test_unknown_device_lists_known_ones() -> None:
     [
         ({"name": "x", "backend": "cuda"}, "backend", "one of"),
         ({"name": "x", "backend": "torch-cpu", "threads": 0}, "threads", "positive integer"),
-        ({"name": "x", "backend": "torch-cpu", "repeat": {"target_ci_rel": 2}}, "repeat.target_ci_rel", "fraction"),
-        ({"name": "x", "backend": "torch-cpu", "repeat": {"min_repeats": 20, "max_repeats": 10}}, "repeat.max_repeats",
-         "min_repeats"),
+        ({"name": "x", "backend": "torch-cpu", "repeat": {"target_ci_rel": 2}},
+         "repeat.target_ci_rel", "fraction"),
+        ({"name": "x", "backend": "torch-cpu", "repeat": {"min_repeats": 20, "max_repeats": 10}},
+         "repeat.max_repeats", "min_repeats"),
         ({"name": "x", "backend": "torch-cpu", "power": {"sampler": "magic"}}, "power.sampler", "one of"),
         ({"name": "x", "backend": "torch-cpu", "peak_flops": "fast"}, "peak_flops", "FLOP/s"),
         ({"name": "", "backend": "torch-cpu"}, "name", "non-empty"),

@@ -67,6 +67,14 @@ def _load_data(
         )
 
 
+WHERE_OPTION = typer.Option(
+    "auto",
+    "--where",
+    help="With --data: rows to use, as a pandas query (e.g. 'connected == 1'); 'auto' drops "
+    "NAS-Bench-201's degenerate cells (connected == 0) when the table has that column; 'all' keeps all.",
+)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("fit")
     def fit(
@@ -108,6 +116,7 @@ def register(app: typer.Typer) -> None:
         ),
         target: str | None = typer.Option(None, "--target", help="With --data: the column to predict."),
         features: str = typer.Option("numeric", "--features", help="With --data: featurizer name."),
+        where: str = WHERE_OPTION,
         max_rmspe: float | None = typer.Option(
             None, "--max-rmspe", help="Exit 1 if held-out RMSPE % is above."
         ),
@@ -127,7 +136,7 @@ def register(app: typer.Typer) -> None:
 
             if target is None:
                 raise InputError("--data needs --target COLUMN", hint="e.g. --target latency_ms")
-            feats, y, ids = load_tabular(data, target, features)
+            feats, y, ids = load_tabular(data, target, features, where=where)
             tbl, validation = fitting.fit_tabular(
                 kind,
                 feats,
@@ -220,6 +229,7 @@ def register(app: typer.Typer) -> None:
         plot: Path | None = typer.Option(None, "--plot", help="Write a predicted-vs-measured PNG here."),
         data: Path | None = typer.Option(None, "--data", help="Tabular file to score a tabular table on."),
         target: str | None = typer.Option(None, "--target", help="With --data: the measured column."),
+        where: str = WHERE_OPTION,
         max_rmspe: float | None = typer.Option(None, "--max-rmspe", help="Exit 1 if RMSPE % is above."),
         min_within10: float | None = typer.Option(
             None, "--min-within10", help="Exit 1 if within ±10 % is below."
@@ -242,7 +252,7 @@ def register(app: typer.Typer) -> None:
                 )
             from hwnas.cost_models.data import load_tabular
 
-            feats, y, ids = load_tabular(data, target, tbl.meta.get("featurizer") or "numeric")
+            feats, y, ids = load_tabular(data, target, tbl.meta.get("featurizer") or "numeric", where=where)
             seen = set(tbl.meta.get("fit_model_ids") or [])
             keep = [i for i, m in enumerate(ids) if include_fitted or m not in seen]
             if not keep:

@@ -187,10 +187,30 @@ def layer_frame(specs: Any) -> pd.DataFrame:
     return feats
 
 
+AUTO_WHERE = "auto"
+
+
+def tabular_row_filter(df: pd.DataFrame, where: str | None) -> str | None:
+    """The pandas query that selects the rows to fit or score.
+
+    ``auto`` keeps connected cells where the table has a ``connected`` column (NAS-Bench-201 format: the
+    341 degenerate cells have a constant output and near-zero latency, which makes relative errors
+    meaningless); ``all`` (or None) keeps every row; anything else is a pandas query expression.
+    """
+    if where is None or where == "all":
+        return None
+    if where == AUTO_WHERE:
+        return "connected == 1" if "connected" in df.columns else None
+    return where
+
+
 def load_tabular(
-    path: Any, target: str, featurizer: str, id_column: str | None = None
-) -> tuple[pd.DataFrame, np.ndarray, list[str]]:  # noqa: E501
-    """Read a CSV/Parquet table of architectures: (features, target values, row ids)."""
+    path: Any, target: str, featurizer: str, id_column: str | None = None, where: str | None = AUTO_WHERE
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Read a CSV/Parquet table of architectures: (features, target values, row ids).
+
+    ``where`` selects rows first (see :func:`tabular_row_filter`).
+    """
     from pathlib import Path
 
     from hwnas.cost_models.features import apply_featurizer
@@ -206,6 +226,17 @@ def load_tabular(
         raise InputError(
             f"{p}: no column {target!r}", hint=f"columns: {', '.join(map(str, df.columns[:20]))}"
         )
+    query = tabular_row_filter(df, where)
+    if query is not None:
+        try:
+            df = df.query(query).reset_index(drop=True)
+        except Exception as exc:  # pandas raises many types for a bad expression
+            raise InputError(
+                f"--where {query!r}: not a valid row filter for {p}: {exc}",
+                hint="a pandas query over the table's columns, e.g. 'connected == 1'; or 'all'",
+            ) from exc
+        if df.empty:
+            raise InputError(f"{p}: no rows left after --where {query!r}")
     y = pd.to_numeric(df[target], errors="coerce").to_numpy(float)
     ok = np.isfinite(y)
     df, y = df[ok].reset_index(drop=True), y[ok]

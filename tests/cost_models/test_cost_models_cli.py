@@ -190,3 +190,32 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["predict", "--table", str(bad), "--model", "resnet18"]) == 2
     assert "not a readable hwnas cost table" in " ".join(capsys.readouterr().err.split())
+
+
+def test_fit_data_drops_degenerate_nb201_cells_by_default(tmp_path) -> None:
+    """NAS-Bench-201's disconnected cells have near-zero latency; 'auto' leaves them out, 'all' keeps them."""
+    import json
+
+    import pandas as pd
+
+    from hwnas.cli.app import main
+    from hwnas.spaces.nb201_table import load_table
+
+    df = load_table()
+    sample = pd.concat([df[df.connected == 0].head(20), df[df.connected == 1].head(180)])
+    path = tmp_path / "cells.csv"
+    sample.to_csv(path, index=False)
+    args = ["fit", "--data", str(path), "--target", "lat_pixel3_ms", "--features", "nb201-edgeop",
+            "--kind", "linear", "--out", str(tmp_path / "t.json"), "--json"]  # fmt: skip
+    counts = {}
+    for where in ("auto", "all"):
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main([*args, "--where", where]) == 0
+        split = json.loads(buf.getvalue())["validation"]["split"]
+        counts[where] = split["n_train"] + split["n_test"]
+    assert counts == {"auto": 180, "all": 200}
+    assert main([*args, "--where", "no_such_column > 1"]) == 2
