@@ -128,18 +128,19 @@ def run_torch(path: str, input_shapes: list[list[int]], mode: str = "inference",
             module.train()
             module.zero_grad(set_to_none=True)
             out = module(*inputs)
-            _first_tensor(out).float().sum().backward()
+            first_tensor(out).float().sum().backward()
         else:
             module.eval()
             with torch.inference_mode():
                 module(*inputs)
 
 
-def _first_tensor(out: Any) -> Any:
+def first_tensor(out: Any) -> Any:
+    """The first tensor of a model output (tuple, list or dict outputs), for backward passes."""
     if isinstance(out, (list, tuple)):
-        return _first_tensor(out[0])
+        return first_tensor(out[0])
     if isinstance(out, dict):
-        return _first_tensor(next(iter(out.values())))
+        return first_tensor(next(iter(out.values())))
     return out
 
 

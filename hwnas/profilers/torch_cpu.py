@@ -17,14 +17,7 @@ from typing import Any
 from hwnas.errors import InputError
 from hwnas.graph.layer import LayerSpec
 from hwnas.profilers.base import Profiler, Runner
-
-
-def _first_tensor(out: Any) -> Any:
-    if isinstance(out, (list, tuple)):
-        return _first_tensor(out[0])
-    if isinstance(out, dict):
-        return _first_tensor(next(iter(out.values())))
-    return out
+from hwnas.profilers.memory import first_tensor
 
 
 def make_runner(module: Any, inputs: tuple[Any, ...], mode: str) -> Runner:
@@ -48,7 +41,7 @@ def make_runner(module: Any, inputs: tuple[Any, ...], mode: str) -> Runner:
             p.grad = None
         for x in inputs:
             x.grad = None
-        out = _first_tensor(module(*inputs))
+        out = first_tensor(module(*inputs))
         if out.requires_grad:  # a layer that ignores its input (e.g. the NB201 "zero" op) has no backward
             out.float().sum().backward()
 

@@ -8,6 +8,7 @@ family the thesis ran on; hyperparameters by maximum marginal likelihood with a 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -44,25 +45,17 @@ class GPSurrogate:
         if self.gp_ is not None and self.gp_.X_train_.shape[1] == d:
             # Warm start from the last fit: one BO step adds one point, so the optimum barely moves and
             # one local optimisation from there replaces the random restarts.
-            gp = GaussianProcessRegressor(
-                kernel=self.gp_.kernel_,
-                normalize_y=True,
-                n_restarts_optimizer=0,
-                optimizer=_lbfgs(self.max_iter),
-                random_state=self.seed,
-            )
-            with warnings.catch_warnings(), threadpool_limits(1):
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                gp.fit(X, y)
-            self.gp_ = gp
-            return self
+            return self._fit_gp(X, y, self.gp_.kernel_, n_restarts=0)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             length_scale=np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(self.noise, (1e-6, 1e0))
+        return self._fit_gp(X, y, kernel, n_restarts=self.n_restarts)
+
+    def _fit_gp(self, X: np.ndarray, y: np.ndarray, kernel: Any, n_restarts: int) -> GPSurrogate:
         gp = GaussianProcessRegressor(
             kernel=kernel,
             normalize_y=True,
-            n_restarts_optimizer=self.n_restarts,
+            n_restarts_optimizer=n_restarts,
             optimizer=_lbfgs(self.max_iter),
             random_state=self.seed,
         )
