@@ -4,6 +4,8 @@ A small synthetic store: chains of conv layers with a latency that depends on FL
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from hwnas.graph.layer import make_layer
@@ -48,51 +50,18 @@ def build_store(
         layers = _arch_layers(rng)
         store.add_layer_specs(layers)
         model_id = f"synthetic:{m}"
+        record = partial(
+            Measurement, device="synthetic", fingerprint_id=fp.id, backend="test", model_id=model_id
+        )
         total = 0.0
         for i, spec in enumerate(layers):
             v = true_layer_ms(spec) * (1 + noise * rng.standard_normal())
             total += v
             st = Stats(median=v, mean=v, std=0.0, iqr=0.0, ci_low=v * 0.98, ci_high=v * 1.02, n=10)
-            store.add(
-                Measurement(
-                    device="synthetic",
-                    fingerprint_id=fp.id,
-                    backend="test",
-                    model_id=model_id,
-                    scope="layer",
-                    metric="latency_ms",
-                    value=v,
-                    layer_key=spec.key(),
-                    layer_name=f"l{i}",
-                    layer_index=i,
-                    stats=st,
-                )
-            )
+            at_layer = {"layer_key": spec.key(), "layer_name": f"l{i}", "layer_index": i}
+            store.add(record(scope="layer", metric="latency_ms", value=v, stats=st, **at_layer))
             if in_model and spec.op == "conv2d":  # relu fused into the conv inside the whole model
-                store.add(
-                    Measurement(
-                        device="synthetic",
-                        fingerprint_id=fp.id,
-                        backend="test",
-                        model_id=model_id,
-                        scope="layer",
-                        metric="in_model_latency_ms",
-                        value=0.8 * v,
-                        layer_key=spec.key(),
-                        layer_name=f"l{i}",
-                        layer_index=i,
-                    )
-                )
+                store.add(record(scope="layer", metric="in_model_latency_ms", value=0.8 * v, **at_layer))
         whole = 0.3 + 1.1 * total
-        store.add(
-            Measurement(
-                device="synthetic",
-                fingerprint_id=fp.id,
-                backend="test",
-                model_id=model_id,
-                scope="model",
-                metric="latency_ms",
-                value=whole,
-            )
-        )
+        store.add(record(scope="model", metric="latency_ms", value=whole))
     return store
