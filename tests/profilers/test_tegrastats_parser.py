@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hwnas.profilers.parsers.tegrastats import CORE_KEYS, TegrastatsParseError, parse, parse_line
 
-REC = Path("/work/shared/data/recordings/tegrastats")
+REC = Path(__file__).parent / "recordings" / "tegrastats"
 needs_rec = pytest.mark.skipif(not REC.is_dir(), reason=f"shared recordings not at {REC}")
 
 

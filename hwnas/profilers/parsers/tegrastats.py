@@ -239,6 +239,16 @@ def to_measurements(readings: list[dict[str, Any]], device: str, source_name: st
     return out
 
 
-def parse_to_dicts(text: str, source: str) -> list[dict[str, Any]]:
-    """The ``hwnas parse tegrastats`` entry point: readings as JSON-ready dicts."""
-    return [r.to_dict() for r in parse(text, source)]
+@dataclass
+class TegrastatsLog:
+    """A whole log: ``to_dict()`` is the JSON list ``hwnas parse tegrastats --json`` prints."""
+
+    readings: list[TegrastatsReading]
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.readings]
+
+
+def parse_log(text: str, source: str = "<tegrastats>") -> TegrastatsLog:
+    """The ``hwnas parse tegrastats`` entry point."""
+    return TegrastatsLog(parse(text, source))
