@@ -137,7 +137,8 @@ def _command(tool: str, helptext: str):  # noqa: ANN202
                 raise InputError("--store and --device go together", hint="give both, or neither")
             if store_path is not None and device is not None:
                 n = store_parsed(tool, file, data, device, store_path)
-                err.print(f"stored {n} records from {file} in {store_path} (device {device})", highlight=False)
+                msg = f"stored {n} records from {file} in {store_path} (device {device})"
+                err.print(msg, highlight=False)
             if json_out:
                 print_json(data)
             else:
