@@ -295,3 +295,116 @@ def run_search(
         train, val, arch_data=arch, callback=callback, on_step=on_step, measure=measure, checkpoint=checkpoint
     )
     return s
+
+
+def budget_constraint(cost: str, budget: str | float | None) -> Any:
+    """``--budget`` text as a constraint on ``cost`` (``2M`` FLOPs, ``40k`` params, ``1.5ms`` latency)."""
+    from hwnas.searchers.constraints import Constraint
+
+    if budget is None:
+        return None
+    text = f"{'latency' if cost == 'latency_ms' else cost}<={budget}"
+    c = Constraint.parse(text)
+    if c.name != cost:
+        raise InputError(
+            f"budget {budget!r} is not a budget on {cost}", hint="e.g. 2M for flops, 1.5ms for latency"
+        )
+    return c
+
+
+def default_penalty(space: FBNetV2Space, cost: str, budget: float | None, predictor: Any = None) -> str:
+    """The hard-budget form (``budget:B,10``) under a budget; without one, the thesis's ``CE + λ·cost``
+    with the cost relative to the largest architecture's (``linear:0.5,<its cost>``)."""
+    if budget is not None:
+        return f"budget:{budget:.10g},10"
+    spec = space.layers(space.default())
+    ref = (
+        float(np.sum(predictor.layer_costs(cost, spec.layers)))
+        if cost not in ANALYTIC_COSTS
+        else float({"flops": spec.flops, "params": spec.params, "macs": spec.macs}[cost])
+    )
+    return f"linear:0.5,{ref:.10g}"
+
+
+@dataclass
+class SearchOutcome:
+    """What a finished FBNetV2 search hands back: the searcher (history, supernet), the derived point,
+    its LayerSpecs and costs (counted, predicted and measured), and the retrained accuracy if asked."""
+
+    searcher: FBNetV2Searcher
+    arch: FBNetV2Arch
+    costs: dict[str, float]
+    measured: dict[str, float]
+    feasible: bool | None
+    final: dict[str, float]
+
+    def summary(self) -> dict[str, Any]:
+        h = self.searcher.history
+        last = h.trials[-1]
+        return {
+            "searcher": "fbnetv2",
+            "space": self.searcher.supernet.space.name,
+            "cost": self.searcher.cost_name,
+            "penalty": self.searcher.penalty.to_dict(),
+            "constraints": h.meta.get("constraints", []),
+            "epochs": len(h),
+            "derived": self.arch.to_config(),
+            "costs": self.costs,
+            "measured_costs": self.measured,
+            "feasible": self.feasible,
+            "supernet_val_accuracy": last.info.get("val_accuracy"),
+            "final_training": self.final,
+            "trials": h.to_records(),
+        }
+
+
+def fbnetv2_search(
+    space: FBNetV2Space,
+    data: SearchData,
+    *,
+    cost: str = "flops",
+    budget: Any = None,
+    predictor: Any = None,
+    penalty: str | None = None,
+    epochs: int = 10,
+    final_epochs: int = 0,
+    measure_final: Callable[[FBNetV2Arch, nn.Module], Mapping[str, float]] | None = None,
+    **kwargs: Any,
+) -> SearchOutcome:
+    """Search, derive, optionally measure the derived network on a device (``measure_final``, e.g. the
+    device's profiler) and retrain it from scratch for ``final_epochs``. Feasibility is judged on the
+    measured cost when there is one, else on the analytic count (FLOPs/params) or the table's prediction."""
+    con = budget_constraint(cost, budget) if budget is not None and not hasattr(budget, "name") else budget
+    pen = penalty or default_penalty(space, cost, con.budget if con is not None else None, predictor)
+    if pen.strip() == "budget" and con is not None:
+        pen = f"budget:{con.budget:.10g},10"
+    s = run_search(
+        space,
+        data,
+        cost=cost,
+        predictor=predictor,
+        penalty=pen,
+        constraints=[con] if con else [],
+        epochs=epochs,
+        **kwargs,
+    )
+    derived = s.supernet.derive()
+    arch = FBNetV2Arch.from_config(derived.config)
+    measured: dict[str, float] = {}
+    if measure_final is not None:
+        measured = {k: float(v) for k, v in measure_final(arch, space.build(arch).eval()).items()}
+        last = s.history.trials[-1]
+        last.measured_costs = dict(measured)
+        if con is not None and con.name in measured:
+            last.constraints = {con.name: con.value(measured[con.name])}
+            last.feasible = con.value(measured[con.name]) <= 0
+    feasible = None
+    if con is not None:
+        value = measured.get(con.name, derived.costs.get(con.name))
+        feasible = None if value is None else con.value(value) <= 0
+    final = (
+        train_derived(space, arch, data, epochs=final_epochs, seed=kwargs.get("seed", 0))
+        if final_epochs
+        else {}
+    )
+    return SearchOutcome(s, arch, dict(derived.costs), measured, feasible, final)
