@@ -204,3 +204,15 @@ def test_cli_errors(tmp_path, capsys, args, msg):
     rc = _cli("adaptive", *args, "--store", str(tmp_path / "e.db"), "--evals", "1")
     assert rc == 2
     assert msg in capsys.readouterr().err
+
+
+def test_fast_two_network_sweep_equals_the_general_loop():
+    rng = np.random.default_rng(0)
+    p1, p2 = rng.dirichlet(np.ones(5), 200), rng.dirichlet(np.ones(5) * 0.3, 200)
+    labels = rng.integers(0, 5, 200)
+    grid = [[t] for t in np.linspace(0, 1, 41)]
+    fast = sweep_cascade([p1, p2], labels, grid, COSTS)
+    slow = [sweep_cascade([p1, p2], labels, [g], COSTS)[0] for g in grid]
+    for a, b in zip(fast, slow, strict=True):
+        assert a.error == pytest.approx(b.error) and a.energy_mj == pytest.approx(b.energy_mj)
+        assert a.exit_fractions == pytest.approx(b.exit_fractions)

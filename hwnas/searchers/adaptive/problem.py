@@ -109,6 +109,20 @@ class NetworkCosts:
         comm = self.link.comm_ms if index == 1 else 0.0
         return remote_stage_cost(self.idle_power_w, self.server_ms(config), comm)
 
+    def with_link(self, link: LinkModel | None) -> NetworkCosts:
+        """The same devices and measurements over another link (measurement caches are shared)."""
+        other = NetworkCosts(
+            self.build,
+            self.input_shape,
+            self.edge_cost_fn,
+            server_cost_fn=self.server_cost_fn,
+            edge_power_w=self.edge_power_w,
+            idle_power_w=self.idle_power_w,
+            link=link,
+        )
+        other._edge, other._server = self._edge, self._server
+        return other
+
     def summary(self) -> dict[str, Any]:
         return {
             "energy_source": self.energy_source,

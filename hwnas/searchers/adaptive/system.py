@@ -111,6 +111,8 @@ def sweep_cascade(
     m = len(probs)
     correct = [np.asarray(p).argmax(1) == labels for p in probs]
     margins = [score_margin(p) for p in probs[:-1]]
+    if m == 2 and len(threshold_grid) > 8:
+        return _sweep_two(correct, margins[0], threshold_grid, costs)
     out: list[CascadeResult] = []
     for thetas in threshold_grid:
         th = np.asarray(thetas, float).ravel()
@@ -135,6 +137,31 @@ def sweep_cascade(
             exits.append(float(leave.mean()))
             alive = alive & ~leave
         out.append(CascadeResult(err / len(labels), energy, latency, tuple(exits)))
+    return out
+
+
+def _sweep_two(
+    correct: list[np.ndarray], margin: np.ndarray, grid: Sequence[Sequence[float]], costs: Sequence[StageCost]
+) -> list[CascadeResult]:
+    """Two networks, many θ: sort the margins once; counts below each θ come from a binary search."""
+    th = np.asarray(grid, float).reshape(len(grid), -1)
+    if th.shape[1] != 1:
+        raise InputError(f"2 networks need 1 threshold, got {th.shape[1]}")
+    if np.any(~np.isfinite(th)):
+        raise InputError("thresholds must be finite")
+    n = len(margin)
+    order = np.argsort(margin, kind="stable")
+    sm = margin[order]
+    wrong1 = np.concatenate([[0], np.cumsum(~correct[0][order])])  # wrong at N1 among the k lowest margins
+    wrong2 = np.concatenate([[0], np.cumsum(~correct[1][order])])
+    k = np.searchsorted(sm, th[:, 0], side="left")  # images with SM < θ go on to N2
+    err = (wrong2[k] + (wrong1[n] - wrong1[k])) / n
+    fwd = k / n
+    out = []
+    for e, f in zip(err, fwd, strict=True):
+        energy = costs[0].energy_mj + f * costs[1].energy_mj
+        latency = costs[0].latency_ms + f * costs[1].latency_ms
+        out.append(CascadeResult(float(e), float(energy), float(latency), (float(1 - f), float(f))))
     return out
 
 
