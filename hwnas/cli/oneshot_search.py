@@ -107,8 +107,8 @@ def fbnetv2_command(o: OneShotOptions) -> None:
 
         res = fbnetv2_search(
             space, data, cost=cost, budget=constraint, predictor=predictor, penalty=o.penalty,
-            epochs=o.epochs, final_epochs=o.final_epochs, measure_final=measure, batch_size=o.batch_size, seed=o.seed,
-            warmup_epochs=min(1, o.epochs - 1), callback=on_epoch, checkpoint=o.checkpoint,
+            epochs=o.epochs, final_epochs=o.final_epochs, measure_final=measure, batch_size=o.batch_size,
+            seed=o.seed, warmup_epochs=min(1, o.epochs - 1), callback=on_epoch, checkpoint=o.checkpoint,
         )  # fmt: skip
     hist = res.searcher.history
     hist.meta.update({"objective": f"fbnetv2:{data.name}", "device": o.device if measure else None})
