@@ -164,8 +164,8 @@ def test_tflite_float32_and_int8(small_net, litert, tmp_path) -> None:
 def test_units_one_file_each_identical_units_share(tf, litert, tmp_path) -> None:
     from hwnas.graph.builders.tflite import units_to_tflite
 
-    conv, bn = (make_layer("conv2d", (1, 4, 6, 6), (1, 4, 6, 6), name=n, in_channels=4, out_channels=4, kernel=3,
-                           padding=1) for n in ("c1", "c2"))  # fmt: skip
+    conv, bn = (make_layer("conv2d", (1, 4, 6, 6), (1, 4, 6, 6), name=n, in_channels=4, out_channels=4,
+                           kernel=3, padding=1) for n in ("c1", "c2"))  # fmt: skip
     bn1 = make_layer("batchnorm", (1, 4, 6, 6), (1, 4, 6, 6), name="b1", in_channels=4)
     act = make_layer("relu6", (1, 4, 6, 6), (1, 4, 6, 6), name="r1")
     add = make_layer("add", (1, 4, 6, 6), (1, 4, 6, 6), name="a", extra_input_shapes=((1, 4, 6, 6),))

@@ -150,7 +150,7 @@ def _ConstPad(pad: tuple[int, int], value: float, name: str) -> Any:  # noqa: N8
 
 def _same_is_torch(k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], d: tuple[int, int]) -> bool:
     """TF 'same' equals torch's symmetric padding only at stride 1 with padding d·(k-1)/2 (odd k)."""
-    return s == (1, 1) and all(kk % 2 == 1 and pp == dd * (kk - 1) // 2 for kk, pp, dd in zip(k, p, d))
+    return s == (1, 1) and all(kk % 2 == 1 and pp == dd * (kk - 1) // 2 for kk, pp, dd in zip(k, p, d, strict=True))
 
 
 def _conv(ctx: _Ctx, m: Any, x: Any, name: str) -> Any:
@@ -491,10 +491,11 @@ def unit_to_keras(specs: Sequence[LayerSpec], *, name: str = "unit", seed: int =
 
     if not specs:
         raise InputError(f"unit {name} has no layers")
-    for a, b in zip(specs, specs[1:]):
+    for a, b in zip(specs, specs[1:], strict=False):
         if tuple(a.output_shape) != tuple(b.input_shape):
             raise InputError(
-                f"unit {name}: {a.name or a.op} gives {a.output_shape} but {b.name or b.op} takes {b.input_shape}",
+                f"unit {name}: {a.name or a.op} gives {a.output_shape}, "
+                f"but {b.name or b.op} takes {b.input_shape}",
                 hint="a fused unit is a chain of layers",
             )
     torch.manual_seed(seed)

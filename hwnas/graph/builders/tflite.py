@@ -103,7 +103,7 @@ def unit_file_name(specs: Sequence[LayerSpec], quantization: str) -> str:
 
 def units_to_tflite(units: Sequence[Sequence[LayerSpec]], workdir: str | Path, *,
                     quantization: str = "float32", **kw: Any) -> list[dict[str, Any]]:  # fmt: skip
-    """One ``.tflite`` per unit (identical units share a file); returns and writes the ``units.json`` manifest.
+    """One ``.tflite`` per unit (identical units share a file); writes and returns the ``units.json`` list.
 
     Each manifest entry: ``file``, ``layers`` (names), ``keys`` (LayerSpec keys), ``quantization``.
     """
