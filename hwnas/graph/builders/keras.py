@@ -150,7 +150,8 @@ def _ConstPad(pad: tuple[int, int], value: float, name: str) -> Any:  # noqa: N8
 
 def _same_is_torch(k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], d: tuple[int, int]) -> bool:
     """TF 'same' equals torch's symmetric padding only at stride 1 with padding d·(k-1)/2 (odd k)."""
-    return s == (1, 1) and all(kk % 2 == 1 and pp == dd * (kk - 1) // 2 for kk, pp, dd in zip(k, p, d, strict=True))
+    pads = zip(k, p, d, strict=True)
+    return s == (1, 1) and all(kk % 2 == 1 and pp == dd * (kk - 1) // 2 for kk, pp, dd in pads)
 
 
 def _conv(ctx: _Ctx, m: Any, x: Any, name: str) -> Any:
