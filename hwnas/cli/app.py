@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+import hwnas.spaces  # noqa: F401  (registers the mbv2: / nb201: model-name families)
 from hwnas import __version__
 from hwnas.cli._common import err
 

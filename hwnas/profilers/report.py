@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwnas.graph.layer import LayerSpec
 from hwnas.store.base import Store
 
 LAYER_COLUMNS = [
@@ -21,7 +22,7 @@ def layer_table(store: Store, *, device: str, model_id: str, fingerprint_id: str
     filters: dict[str, Any] = dict(device=device, model_id=model_id, fingerprint_id=fingerprint_id,
                                    batch_size=batch_size, backend=backend, scope="layer")  # fmt: skip
     recs = store.query(**filters)
-    specs = store.get_layer_specs({r.layer_key for r in recs})
+    specs = store.get_layer_specs({r.layer_key for r in recs}, decode=LayerSpec.from_dict)
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for r in recs:
         row = rows.setdefault((r.mode, r.layer_index), {
