@@ -141,7 +141,7 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         raise _fail(src, "name", "a non-empty string", name)
     backend = data.get("backend")
     if backend not in BACKENDS and not _backend_module_exists(backend):
-        raise _fail(src, "backend", f"one of {list(BACKENDS)} or a module hwnas/profilers/<backend>.py", backend)
+        raise _fail(src, "backend", f"one of {list(BACKENDS)} or a profilers/<backend>.py module", backend)
     threads = data.get("threads")
     if threads is not None:
         threads = _number(src, "threads", threads, lo=1, integer=True, expected="a positive integer")

@@ -1,4 +1,4 @@
-"""The dependency rules of ARCHITECTURE.md hold: import-linter's contracts (.importlinter) and lean imports."""
+"""The dependency rules of ARCHITECTURE.md hold: import-linter contracts (.importlinter), lean imports."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ is one such kernel: a chain of consecutive layers, each consuming the one before
 so lookup tables and the profiler agree on what one entry is.
 
 Rules are data (:class:`FusionRule`): an anchor op and the ops that may follow it, in order, each optional.
-Ops in ``absorbed`` run as no kernel at all on that backend (onnxruntime removes Dropout and Identity and
-aliases Flatten's buffer); they join whatever unit precedes them. Rule sets are registered by name
+Ops in ``absorbed`` run as no kernel at all on that backend (onnxruntime removes Dropout and Identity);
+they join whatever unit precedes them, also in the middle of a chain (conv + bn + stochastic-depth dropout +
+add is one kernel). Rule sets are registered by name
 (``register_fusion_rules``); ``"none"`` (torch eager) makes every layer its own unit.
 
 Which rules hold is checked against the runtime itself: ``tests/graph/test_fusion.py`` compares the units of
@@ -148,18 +149,20 @@ class FusionRules:
     absorbed: frozenset[str] = frozenset()
 
 
-_ORT_ACTIVATIONS = frozenset({"relu", "relu6", "sigmoid", "tanh", "hardsigmoid"})
+# Activations onnxruntime runs inside FusedConv / the NCHWc Conv (checked on its optimised graphs: Clip for
+# relu6, HardSwish on MobileNetV3). SiLU is not among them: x * sigmoid(x) becomes its own QuickGelu kernel.
+_ORT_ACTIVATIONS = frozenset({"relu", "relu6", "sigmoid", "tanh", "hardsigmoid", "hardswish"})
 ONNXRUNTIME_CPU = FusionRules(
     "onnxruntime-cpu",
     rules=(
         # ConvBNFusion folds the BatchNorm into the weights; the NCHWc transformer adds a residual (Sum)
-        # and ConvActivationFusion runs Relu / Clip / Sigmoid / Tanh / HardSigmoid inside FusedConv.
+        # and ConvActivationFusion runs the activation inside FusedConv.
         FusionRule("conv+bn+add+act", frozenset({"conv2d"}),
                    (frozenset({"batchnorm"}), frozenset({"add"}), _ORT_ACTIVATIONS)),  # fmt: skip
         # GemmActivationFusion (FusedGemm); MatMul + Add becomes one Gemm
         FusionRule("linear+act", frozenset({"linear"}), (_ORT_ACTIVATIONS,)),
     ),
-    absorbed=frozenset({"dropout", "identity", "flatten"}),
+    absorbed=frozenset({"dropout", "identity"}),  # eliminated at inference (Flatten stays a kernel)
 )
 NONE = FusionRules("none")
 
@@ -186,14 +189,17 @@ def _consumes(prev: LayerSpec, nxt: LayerSpec) -> bool:
     return prev.output_shape == nxt.input_shape or prev.output_shape in nxt.extra_input_shapes
 
 
-def _match(rule: FusionRule, layers: Sequence[LayerSpec], start: int) -> int:
+def _match(rule: FusionRule, layers: Sequence[LayerSpec], start: int, absorbed: frozenset[str]) -> int:
     """How many layers from ``start`` the rule covers (0: it does not apply there)."""
     if layers[start].op not in rule.anchor:
         return 0
     end = start + 1
     for slot in rule.followers:
-        if end < len(layers) and layers[end].op in slot and _consumes(layers[end - 1], layers[end]):
-            end += 1
+        nxt = end
+        while nxt < len(layers) and layers[nxt].op in absorbed and _consumes(layers[nxt - 1], layers[nxt]):
+            nxt += 1  # no-kernel ops inside the chain
+        if nxt < len(layers) and layers[nxt].op in slot and _consumes(layers[nxt - 1], layers[nxt]):
+            end = nxt + 1
     return end - start
 
 
@@ -211,7 +217,7 @@ def fuse(layers: Iterable[LayerSpec], rules: str | FusionRules = "none") -> list
             continue
         n, name = 1, ""
         for rule in rs.rules:
-            got = _match(rule, seq, i)
+            got = _match(rule, seq, i, rs.absorbed)
             if got > 1:
                 n, name = got, rule.name
                 break

@@ -139,6 +139,6 @@ def test_space_families_resolve_through_the_registry(monkeypatch):
         resolve_model("mbv2:k3e6")
     assert "hwnas.spaces" in exc.value.hint
     calls = []
-    models.register_model_family("toy", lambda prefix, rest, shape, batch: calls.append((prefix, rest, batch)))
+    models.register_model_family("toy", lambda prefix, rest, shape, n: calls.append((prefix, rest, n)))
     resolve_model("toy@2:abc", batch_size=3)
     assert calls == [("toy@2", "abc", 3)]
