@@ -83,6 +83,22 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
         yield advance
 
 
+def store_file(path: Path | None) -> Path:
+    """The store file a command will use (``--store`` or the default), for output-vs-input checks."""
+    from hwnas.store import default_store_path
+
+    return path if path is not None else default_store_path()
+
+
+def as_file(text: str | None) -> Path | None:
+    """``text`` as a path when it names an existing file (model/device/objective arguments that may be
+    names or files), else None."""
+    if text is None:
+        return None
+    p = Path(text)
+    return p if p.is_file() else None
+
+
 def open_store(path: Path | None) -> Any:
     from hwnas.store import SQLiteStore
 

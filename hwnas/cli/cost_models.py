@@ -12,7 +12,17 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, err, open_store, out, print_json, table
+from hwnas.cli._common import (
+    JSON_OPTION,
+    STORE_OPTION,
+    as_file,
+    err,
+    open_store,
+    out,
+    print_json,
+    store_file,
+    table,
+)
 
 _METRIC_ROWS = (
     ("rmspe_pct", "RMSPE %"),
@@ -70,7 +80,8 @@ def _load_data(
 WHERE_OPTION = typer.Option(
     "auto",
     "--where",
-    help="With --data: rows to use, as a pandas query (e.g. 'connected == 1'); 'auto' drops "
+    help="With --data: rows to use: column OP value joined by and/or/not, parentheses (e.g. "
+    "'connected == 1 and flops < 100'; never run as Python); 'auto' drops "
     "NAS-Bench-201's degenerate cells (connected == 0) when the table has that column; 'all' keeps all.",
 )
 
@@ -130,7 +141,10 @@ def register(app: typer.Typer) -> None:
         from hwnas.cost_models import fitting
         from hwnas.cost_models.export import save_cost_table
         from hwnas.errors import CheckFailedError, InputError
+        from hwnas.io import atomic_output, check_outputs
 
+        check_outputs({"--out": out_path}, {"--data": data, "--store": store_file(store_path),
+                                            "--device": as_file(device)})  # fmt: skip
         if data is not None:
             from hwnas.cost_models.data import load_tabular
 
@@ -174,7 +188,9 @@ def register(app: typer.Typer) -> None:
                     n_estimators=n_estimators,
                     overhead=overhead,
                 )
-        path = save_cost_table(tbl, out_path)
+        with atomic_output(out_path) as tmp:
+            save_cost_table(tbl, tmp)
+        path = out_path
         failed = (
             _check_bounds(validation.get("model"), max_rmspe, min_within10)
             if (max_rmspe is not None or min_within10 is not None)
@@ -243,7 +259,10 @@ def register(app: typer.Typer) -> None:
         from hwnas.cost_models import fitting, metrics
         from hwnas.cost_models.export import load_cost_table
         from hwnas.errors import CheckFailedError, InputError
+        from hwnas.io import atomic_output, check_outputs
 
+        check_outputs({"--plot": plot}, {"--table": table_path, "--data": data,
+                                         "--store": store_file(store_path)})  # fmt: skip
         tbl = load_cost_table(table_path)
         if tbl.meta.get("input") == "tabular":
             if data is None or target is None:
@@ -289,7 +308,8 @@ def register(app: typer.Typer) -> None:
         if plot is not None and len(frame):
             held = "held-out " if report["held_out"] else ""
             title = f"{tbl.kind} cost table: {report['n_models']} {held}archs"
-            fitting.plot_predicted_vs_measured(frame, plot, title, tbl.meta.get("unit") or "")
+            with atomic_output(plot) as tmp:
+                fitting.plot_predicted_vs_measured(frame, tmp, title, tbl.meta.get("unit") or "")
             report["plot"] = str(plot)
         failed = (
             _check_bounds(report.get("model"), max_rmspe, min_within10)

@@ -26,13 +26,15 @@ def predict_device(
 ) -> None:
     """Predict a new device's latency for all NAS-Bench-201 cells from k measured cells."""
     from hwnas.cost_models.fewshot import METHODS, FewShotLatencyPredictor, load_samples
+    from hwnas.io import atomic_output, check_outputs
 
+    check_outputs({"--out": out_path}, {"--samples": samples, "--reference": reference})
     s = load_samples(samples)
     est = FewShotLatencyPredictor(reference=reference, exclude_columns=tuple(exclude), method=method)
     est.fit(s[["arch"]], s["latency_ms"].to_numpy())
     pred = est.predict_all()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    pred.to_csv(out_path, index=False)
+    with atomic_output(out_path) as tmp:
+        pred.to_csv(tmp, index=False)
     result = {
         "method": est.method_,
         "samples": est.n_samples_,
@@ -72,10 +74,13 @@ def suggest(
 ) -> None:
     """Which NAS-Bench-201 cells to measure first on a new device (a designed set, fastest first)."""
     from hwnas.cost_models.fewshot import suggest_samples
+    from hwnas.io import atomic_output, check_outputs
 
+    check_outputs({"--out": out_path}, {"--reference": reference})
     df = suggest_samples(k=k, reference=reference, seed=seed)
     if out_path is not None:
-        df.to_csv(out_path, index=False)
+        with atomic_output(out_path) as tmp:
+            df.to_csv(tmp, index=False)
     if as_json:
         print_json(df.to_dict(orient="records"))
         return

@@ -10,12 +10,14 @@ import typer
 from hwnas.cli._common import (
     JSON_OPTION,
     STORE_OPTION,
+    as_file,
     err,
     fmt,
     open_store,
     out,
     print_json,
     progress,
+    store_file,
     table,
 )
 
@@ -70,9 +72,12 @@ def register(app: typer.Typer) -> None:
         """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
         from hwnas.device_config import load_device
         from hwnas.graph.models import parse_input_shape, resolve_model
+        from hwnas.io import atomic_output, check_outputs
         from hwnas.profilers.registry import get_profiler
         from hwnas.profilers.report import layer_table, model_summary
 
+        check_outputs({"--csv": csv}, {"--store": store_file(store_path), "--model": as_file(model),
+                                       "--device": as_file(device)})  # fmt: skip
         config = load_device(device)
         profiler = get_profiler(config, threads=threads, clock=clock)
         batch = batch_size or config.batch_size
@@ -91,8 +96,8 @@ def register(app: typer.Typer) -> None:
             layers = layer_table(store, **key)
             summary = model_summary(store, **key)
         if csv is not None:
-            csv.parent.mkdir(parents=True, exist_ok=True)
-            layers.to_csv(csv, index=False)
+            with atomic_output(csv) as tmp:
+                layers.to_csv(tmp, index=False)
         if json_out:
             totals = {"name": resolved.name, **resolved.spec.totals()}
             print_json({"result": result.to_dict(), "model": totals,

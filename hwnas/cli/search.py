@@ -19,7 +19,17 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, err, out, print_json, progress, table
+from hwnas.cli._common import (
+    JSON_OPTION,
+    STORE_OPTION,
+    as_file,
+    err,
+    out,
+    print_json,
+    progress,
+    store_file,
+    table,
+)
 from hwnas.errors import CheckFailedError, DeviceUnavailableError, InputError
 
 DEVICE_COSTS = ("latency_ms", "memory_mb", "power_mw", "energy_mj")
@@ -157,7 +167,10 @@ def _cost_model(
             featurizer=featurizer,
         )
     if save_cost_data is not None:
-        data.to_csv(save_cost_data, index=False)
+        from hwnas.io import atomic_output
+
+        with atomic_output(save_cost_data) as tmp:
+            data.to_csv(tmp, index=False)
     return cm
 
 
@@ -214,10 +227,15 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
+        from hwnas.io import check_outputs
         from hwnas.searchers.constraints import parse_constraints
         from hwnas.searchers.registry import USES_COST_MODEL, make_searcher, searcher_class
 
         searcher_class(searcher)  # unknown names fail before any work
+        check_outputs(
+            {"--history": history_path, "--save-cost-data": save_cost_data},
+            {"--cost-data": cost_data, "--objective": as_file(objective), "--store": store_file(store_path)},
+        )
         cons = parse_constraints(constraint)
         cost_names = [c.name for c in cons]
         obj = _build_objective(
@@ -266,7 +284,10 @@ def register(app: typer.Typer) -> None:
             hist = s.run(obj, evals, callback=lambda t: advance(1))
         hist.meta.update({"objective": objective, "device": device if objective == "train" else None})
         if history_path is not None:
-            hist.save_json(history_path)
+            from hwnas.io import atomic_output
+
+            with atomic_output(history_path) as tmp:
+                hist.save_json(tmp)
         best = hist.best()
         summary = {
             "searcher": searcher,
@@ -336,10 +357,12 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
+        from hwnas.io import atomic_output, check_outputs, write_text_atomic
         from hwnas.searchers.compare import compare_searchers
         from hwnas.searchers.objectives import get_objective
         from hwnas.searchers.registry import searcher_class
 
+        check_outputs({"--plot": plot, "--histories": histories}, {"--objective": as_file(objective)})
         names = [s.strip() for s in searchers.split(",") if s.strip()]
         for n in names:
             searcher_class(n)
@@ -363,9 +386,10 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             from hwnas.searchers.plot import plot_comparison
 
-            plot_comparison(comp, plot)
+            with atomic_output(plot) as tmp:
+                plot_comparison(comp, tmp)
         if histories is not None:
-            histories.write_text(json.dumps(comp.to_dict(with_histories=True), default=str))
+            write_text_atomic(histories, json.dumps(comp.to_dict(with_histories=True), default=str))
         if json_out:
             print_json(comp.to_dict())
             return

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, open_store, out, print_json, table
+from hwnas.cli._common import JSON_OPTION, STORE_OPTION, open_store, out, print_json, store_file, table
 
 _FORMATS = ("csv", "json", "parquet")
 
@@ -105,13 +105,18 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in _FORMATS:
             raise InputError(f"--format {fmt!r} is not supported", hint=f"one of {', '.join(_FORMATS)}")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
+        from hwnas.io import atomic_output, check_outputs
+
+        check_outputs({"--out": out_path}, {"--table": cost_table} if cost_table is not None
+                      else {"--store": store_file(store_path)})  # fmt: skip
         if cost_table is not None:
             from hwnas.cost_models.export import load_cost_table, save_cost_table
 
             if not cost_table.exists():
                 raise InputError(f"cost table {cost_table} does not exist", hint="check the --table path")
-            save_cost_table(load_cost_table(cost_table), out_path, format=fmt)
+            loaded = load_cost_table(cost_table)
+            with atomic_output(out_path) as tmp:
+                save_cost_table(loaded, tmp, format=fmt)
             summary = {"converted": str(cost_table), "out": str(out_path), "format": fmt}
         else:
             with _existing_store(store_path) as store:
@@ -120,16 +125,15 @@ def register(app: typer.Typer) -> None:
                 if fmt == "json":
                     import json
 
+                    from hwnas.io import write_text_atomic
+
                     records = [m.to_dict() for m in store.query(**filters)]
-                    out_path.write_text(json.dumps({"measurements": records}, default=str))
+                    write_text_atomic(out_path, json.dumps({"measurements": records}, default=str))
                     n = len(records)
                 else:
                     df = store.dataframe(**filters)
-                    (
-                        df.to_csv(out_path, index=False)
-                        if fmt == "csv"
-                        else df.to_parquet(out_path, index=False)
-                    )
+                    with atomic_output(out_path) as tmp:
+                        df.to_csv(tmp, index=False) if fmt == "csv" else df.to_parquet(tmp, index=False)
                     n = len(df)
             summary = {"out": str(out_path), "format": fmt, "records": n}
         if json_out:
