@@ -99,7 +99,9 @@ def as_file(text: str | None) -> Path | None:
     return p if p.is_file() else None
 
 
-def open_store(path: Path | None) -> Any:
+def open_store(path: Path | None, *, read_only: bool = False) -> Any:
+    """The store at ``path`` (default: $HWNAS_STORE or ./hwnas.db); ``read_only`` for commands that only
+    read: the file must exist, is opened with SQLite's ``mode=ro`` and is never created or changed."""
     from hwnas.store import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(path, read_only=read_only)

@@ -66,7 +66,7 @@ def _load_data(
 ) -> Any:
     from hwnas.cost_models.data import load_store_data
 
-    with open_store(store_path) as store:
+    with open_store(store_path, read_only=True) as store:
         return load_store_data(
             store,
             device=device,

@@ -33,14 +33,8 @@ def _model_ids(store, model: str | None) -> str | list[str] | None:  # noqa: ANN
 
 
 def _existing_store(path: Path | None):  # noqa: ANN202 - SQLiteStore
-    """Open a store that must already exist (reading commands never create an empty file)."""
-    from hwnas.errors import InputError
-    from hwnas.store import default_store_path
-
-    p = path if path is not None else default_store_path()
-    if not p.exists():
-        raise InputError(f"store {p} does not exist", hint="run `hwnas profile` first, or pass --store PATH")
-    return open_store(p)
+    """Open a store that must already exist, read-only (reading commands never create or change a file)."""
+    return open_store(store_file(path), read_only=True)
 
 
 def register(app: typer.Typer) -> None:
