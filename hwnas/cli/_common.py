@@ -83,6 +83,34 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
         yield advance
 
 
+def check_range(option: str, value: float | None, lo: float | None = None, hi: float | None = None,
+                *, lo_open: bool = False, hi_open: bool = False) -> None:  # fmt: skip
+    """A numeric option must be finite and in range (open or closed ends); InputError naming it."""
+    from hwnas.errors import InputError
+
+    if value is None:
+        return
+    ok = math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        span = f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}{right}"
+        raise InputError(f"{option} {value:g}: expected a finite number in {span}",
+                         hint=f"e.g. {option} {_example(lo, hi)}")  # fmt: skip
+
+
+def _example(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{(lo + hi) / 2:g}"
+    if lo is not None:
+        return f"{lo + 1:g}"
+    return "1"
+
+
 def store_file(path: Path | None) -> Path:
     """The store file a command will use (``--store`` or the default), for output-vs-input checks."""
     from hwnas.store import default_store_path

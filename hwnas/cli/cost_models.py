@@ -16,6 +16,7 @@ from hwnas.cli._common import (
     JSON_OPTION,
     STORE_OPTION,
     as_file,
+    check_range,
     err,
     open_store,
     out,
@@ -121,7 +122,7 @@ def register(app: typer.Typer) -> None:
         ),
         refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit on all data after validating."),
         seed: int = typer.Option(0, "--seed", help="Seed of the split and of the estimator."),
-        n_estimators: int = typer.Option(300, "--n-estimators", min=1, help="Boosting rounds."),
+        n_estimators: int = typer.Option(300, "--n-estimators", min=1, max=100_000, help="Boosting rounds."),
         data: Path | None = typer.Option(
             None, "--data", help="Tabular file (CSV/Parquet), rows = architectures."
         ),
@@ -143,6 +144,9 @@ def register(app: typer.Typer) -> None:
         from hwnas.errors import CheckFailedError, InputError
         from hwnas.io import atomic_output, check_outputs
 
+        check_range("--holdout", holdout, 0, 1, lo_open=True, hi_open=True)
+        check_range("--max-rmspe", max_rmspe, 0)
+        check_range("--min-within10", min_within10, 0, 1)
         check_outputs({"--out": out_path}, {"--data": data, "--store": store_file(store_path),
                                             "--device": as_file(device)})  # fmt: skip
         if data is not None:
@@ -261,6 +265,8 @@ def register(app: typer.Typer) -> None:
         from hwnas.errors import CheckFailedError, InputError
         from hwnas.io import atomic_output, check_outputs
 
+        check_range("--max-rmspe", max_rmspe, 0)
+        check_range("--min-within10", min_within10, 0, 1)
         check_outputs({"--plot": plot}, {"--table": table_path, "--data": data,
                                          "--store": store_file(store_path)})  # fmt: skip
         tbl = load_cost_table(table_path)
@@ -340,7 +346,7 @@ def register(app: typer.Typer) -> None:
             [], "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch> (repeat)."
         ),
         input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,128,128."),
-        batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="Batch size."),
+        batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, max=65536, help="Batch size."),
         budget: float | None = typer.Option(None, "--budget", help="Also report P(cost <= budget)."),
         per_layer: bool = typer.Option(False, "--per-layer", help="Show each layer's prediction."),
         data: Path | None = typer.Option(
@@ -352,6 +358,7 @@ def register(app: typer.Typer) -> None:
         from hwnas.cost_models.export import load_cost_table
         from hwnas.errors import InputError
 
+        check_range("--budget", budget, 0, lo_open=True)
         tbl = load_cost_table(table_path)
         if tbl.meta.get("input") == "tabular":
             if data is None:
@@ -376,10 +383,13 @@ def register(app: typer.Typer) -> None:
         if not model:
             raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
         from hwnas.graph.models import parse_input_shape, resolve_model
+        from hwnas.resources import check_input_memory, requested_shape
 
+        shape = parse_input_shape(input_shape)
+        check_input_memory(requested_shape(shape, batch_size), "the input")
         results = []
         for text in model:
-            resolved = resolve_model(text, parse_input_shape(input_shape), batch_size=batch_size)
+            resolved = resolve_model(text, shape, batch_size=batch_size)
             res = {"model": text, "model_id": resolved.model_id, **tbl.predict_model(resolved.spec, budget)}
             if per_layer:
                 per = tbl.predict_layers(resolved.spec)

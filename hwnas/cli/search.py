@@ -23,6 +23,7 @@ from hwnas.cli._common import (
     JSON_OPTION,
     STORE_OPTION,
     as_file,
+    check_range,
     err,
     out,
     print_json,
@@ -201,11 +202,17 @@ def register(app: typer.Typer) -> None:
         constraint: list[str] = typer.Option(
             [], "--constraint", "-c", help="Budget, repeatable: power<=90W, memory<=1.25GB, latency<=5ms."
         ),
-        evals: int = typer.Option(20, "--evals", "-n", min=1, help="Function evaluations."),
+        evals: int = typer.Option(20, "--evals", "-n", min=1, max=100_000, help="Function evaluations."),
         seed: int = typer.Option(0, "--seed", help="Searcher seed."),
-        epochs: int = typer.Option(6, "--epochs", min=1, help="Training epochs per trial (train)."),
+        epochs: int = typer.Option(
+            6, "--epochs", min=1, max=10_000, help="Training epochs per trial (train)."
+        ),
         profile_samples: int = typer.Option(
-            20, "--profile-samples", min=3, help="Random configs profiled to fit the cost models."
+            20,
+            "--profile-samples",
+            min=3,
+            max=100_000,
+            help="Random configs profiled to fit the cost models.",
         ),
         cost_data: Path | None = typer.Option(
             None,
@@ -334,8 +341,10 @@ def register(app: typer.Typer) -> None:
         objective: str = typer.Option(
             ..., "--objective", "-o", help="hyperpower-digits, nb201, or a table file."
         ),
-        seeds: int = typer.Option(10, "--seeds", min=1, help="Seeds per searcher (0..N-1)."),
-        evals: int = typer.Option(50, "--evals", "-n", min=1, help="Function evaluations per run."),
+        seeds: int = typer.Option(10, "--seeds", min=1, max=10_000, help="Seeds per searcher (0..N-1)."),
+        evals: int = typer.Option(
+            50, "--evals", "-n", min=1, max=100_000, help="Function evaluations per run."
+        ),
         constraint: list[str] = typer.Option([], "--constraint", "-c", help="Budget, repeatable."),
         searchers: str = typer.Option(
             "hyperpower,bo_vanilla,random_search,random_walk",
@@ -349,6 +358,7 @@ def register(app: typer.Typer) -> None:
             50,
             "--cost-samples",
             min=3,
+            max=100_000,
             help="Configs profiled to fit the cost models (once, before the runs).",
         ),
         plot: Path | None = typer.Option(None, "--plot", help="Write the fig. 3.5/3.6-style figure here."),
@@ -362,6 +372,7 @@ def register(app: typer.Typer) -> None:
         from hwnas.searchers.objectives import get_objective
         from hwnas.searchers.registry import searcher_class
 
+        check_range("--tolerance", tolerance, 0)
         check_outputs({"--plot": plot, "--histories": histories}, {"--objective": as_file(objective)})
         names = [s.strip() for s in searchers.split(",") if s.strip()]
         for n in names:
