@@ -39,6 +39,23 @@ COMMAND_MODULES = (
 _state = {"debug": False}
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks and context managers run (temporary
+    ``hwnas-prof-*`` folders are removed, the store is closed) before the process exits 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _install_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"hwnas {__version__}")
@@ -99,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
 
     click_exc, usage = _click_bases()
     _state["debug"] = "--debug" in (sys.argv[1:] if argv is None else argv)
+    _install_sigterm()
     try:
         # In non-standalone mode Typer *returns* the code of a typer.Exit (and 130 for a KeyboardInterrupt,
         # which it turns into Exit(130)) instead of raising it; commands themselves return None.
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False, prog_name="hwnas")
         if isinstance(rv, int) and not isinstance(rv, bool):
             if rv == 130:
                 err.print("interrupted: what was finished is in the store; run the same command again "
@@ -121,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted: what was finished is in the store; run the same command again to resume")
         return 130
+    except Terminated:
+        err.print("terminated: what was finished is in the store; run the same command again to resume")
+        return 143
     except usage as exc:
         _print_error(*_usage_error(exc))
         return 2

@@ -278,6 +278,12 @@ def register(app: typer.Typer) -> None:
             from hwnas.cost_models.data import load_tabular
 
             feats, y, ids = load_tabular(data, target, tbl.meta.get("featurizer") or "numeric", where=where)
+            if tbl.metric and target != tbl.metric:
+                err.print(
+                    f"warning: the table predicts {tbl.metric!r}; scoring it against column {target!r} "
+                    "(another device or metric: the scores measure transfer, not fit)",
+                    highlight=False,
+                )
             seen = set(tbl.meta.get("fit_model_ids") or [])
             keep = [i for i, m in enumerate(ids) if include_fitted or m not in seen]
             if not keep:
