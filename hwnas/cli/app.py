@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "hwnas.cli.cost_models",
     "hwnas.cli.nb201",
     "hwnas.cli.search",
+    "hwnas.cli.parse",
 )
 
 _state = {"debug": False}
