@@ -15,7 +15,21 @@ import yaml
 from hwnas.cli import app as app_module
 from hwnas.cli.app import app, main
 
-COMMANDS = sorted(typer.main.get_command(app).commands)
+def _leaves(group, prefix=()):
+    """Every runnable command, groups walked down to their subcommands (``parse tegrastats``)."""
+    out = {}
+    for name, cmd in group.commands.items():
+        path = (*prefix, name)
+        if hasattr(cmd, "commands"):
+            out[" ".join(path)] = None  # the group itself
+            out.update(_leaves(cmd, path))
+        else:
+            out[" ".join(path)] = cmd
+    return out
+
+
+LEAVES = _leaves(typer.main.get_command(app))
+COMMANDS = sorted(LEAVES)
 
 
 def _run(capsys, args):
@@ -39,7 +53,7 @@ def test_the_app_has_the_commands_the_readme_lists():
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_rejects_an_unknown_option(capsys, command):
-    code, err, out = _run(capsys, [command, "--no-such-option"])
+    code, err, out = _run(capsys, [*command.split(), "--no-such-option"])
     _assert_clean(code, err, 2, f"error: hwnas {command}: No such option: --no-such-option",
                   f"hwnas {command} --help")  # fmt: skip
     assert out == ""
@@ -48,18 +62,23 @@ def test_every_command_rejects_an_unknown_option(capsys, command):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_rejects_a_missing_or_bad_value(capsys, command):
     """A required option left out, or (commands without one) an option given without its value."""
-    cmd = typer.main.get_command(app).commands[command]
+    cmd = LEAVES[command]
+    if cmd is None:  # a group: an unknown subcommand is the bad input
+        code, err, _ = _run(capsys, [*command.split(), "no-such-subcommand"])
+        _assert_clean(code, err, 2, "No such command")
+        return
     required = [p for p in cmd.params if p.required]
     if required:
-        code, err, _ = _run(capsys, [command])
-        _assert_clean(code, err, 2, "Missing option", required[0].opts[0])
+        code, err, _ = _run(capsys, command.split())
+        _assert_clean(code, err, 2, "Missing")  # an option ('--model') or an argument ('FILE')
+        assert required[0].opts[0] in err or required[0].name in err
     else:
         valued = [p for p in cmd.params if not getattr(p, "is_flag", False) and p.opts[0].startswith("--")]
         if not valued:  # e.g. `devices`: only flags; an extra argument is the bad input
-            code, err, _ = _run(capsys, [command, "extra-argument"])
+            code, err, _ = _run(capsys, [*command.split(), "extra-argument"])
             _assert_clean(code, err, 2, "Got unexpected extra argument")
             return
-        code, err, _ = _run(capsys, [command, valued[0].opts[0]])
+        code, err, _ = _run(capsys, [*command.split(), valued[0].opts[0]])
         _assert_clean(code, err, 2, "requires an argument")
 
 
