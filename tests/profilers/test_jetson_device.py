@@ -23,8 +23,8 @@ def board(root: Path) -> None:
     (root / "etc/nvpmodel.conf").write_text(
         "< POWER_MODEL ID=0 NAME=MAXN >\nCPU_ONLINE CORE_0 1\n< POWER_MODEL ID=2 NAME=15W >\n")
     _write(root / "var/lib/nvpmodel", {"status": "pmode:0002 fmode:quiet"})
-    _write(root / "sys/class/devfreq/17000000.gpu", {"name": "ga10b", "cur_freq": 612000000,
-                                                    "min_freq": 306000000, "max_freq": 918000000})  # fmt: skip
+    gpu = {"name": "ga10b", "cur_freq": 612000000, "min_freq": 306000000, "max_freq": 918000000}
+    _write(root / "sys/class/devfreq/17000000.gpu", gpu)
     _write(root / "sys/class/devfreq/other", {"name": "nvdla", "cur_freq": 1})
     _write(root / "sys/kernel/debug/bpmp/debug/clk/emc", {"rate": 3199000000})
     meminfo = "MemTotal:       15655564 kB\nMemFree:  1 kB\nMemAvailable:   12000000 kB"
