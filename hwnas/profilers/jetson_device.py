@@ -42,8 +42,10 @@ class JetsonRails(PowerSource):
     def __init__(self, root: str | Path = "/", rails: list[RailChannel] | None = None) -> None:
         self.root = Path(root)
         self.rails = scan_rails(self.root) if rails is None else rails
-        reading = self._read_all() if self.rails else {}
-        _, self.total_rule = total_input_mw(reading)
+        try:
+            _, self.total_rule = total_input_mw(self._read_all() if self.rails else {})
+        except OSError as exc:  # unreadable (permissions): available() says so
+            self.total_rule = f"unknown: the rails could not be read ({exc})"
 
     def available(self) -> tuple[bool, str]:
         if not self.rails:
