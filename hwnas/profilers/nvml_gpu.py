@@ -2,8 +2,9 @@
 
 ``connection.gpu`` selects the GPU by NVML index (``0``) or UUID (``GPU-...``); the torch device is the CUDA
 device with the same UUID where torch can tell (CUDA may enumerate in another order than NVML), else
-``connection.torch_device``. ``connection.runtime: onnxruntime`` is not this module: use torch (eager, CUDA
-events); onnxruntime's CUDA provider is timed by :mod:`hwnas.profilers.ort_cuda` where installed.
+``connection.torch_device``. ``connection.runtime`` is ``torch`` (default: eager, CUDA events) or
+``onnxruntime`` (its CUDA provider where installed, :mod:`hwnas.profilers.ort_cuda`; the runtime is part of
+the fingerprint, so the two never mix).
 Power sampler ``nvml`` (registered here) serves any backend whose config names it.
 """
 
@@ -25,6 +26,34 @@ from hwnas.profilers.torch_cuda import (
 )
 from hwnas.store.records import Fingerprint
 
+RUNTIMES = ("torch", "onnxruntime")
+
+
+def runtime(config: DeviceConfig) -> str:
+    rt = str(config.connection.get("runtime", "torch"))
+    if rt not in RUNTIMES:
+        from hwnas.errors import InputError
+
+        raise InputError(f"{config.source_path}: field 'connection.runtime': expected one of "
+                         f"{list(RUNTIMES)}, got {rt!r}")  # fmt: skip
+    return rt
+
+
+def _builder(config: DeviceConfig) -> Any:
+    if runtime(config) == "onnxruntime":
+        from hwnas.profilers.ort_cuda import OrtCudaBuilder
+
+        return OrtCudaBuilder(config)
+    return CudaTorchBuilder(config)
+
+
+def _runner(config: DeviceConfig, **kw: Any) -> Any:
+    if runtime(config) == "onnxruntime":
+        from hwnas.profilers.ort_cuda import OrtCudaRunner
+
+        return OrtCudaRunner(config, **kw)
+    return CudaRunner(config, **kw)
+
 
 def gpu_selector(config: DeviceConfig) -> int | str:
     return config.connection.get("gpu", config.connection.get("gpu_index", 0))
@@ -41,6 +70,11 @@ def probe(config: DeviceConfig) -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001 - a probe says why, it does not raise
         return False, getattr(exc, "message", None) or f"NVML unusable: {type(exc).__name__}: {exc}"
     try:
+        if runtime(config) == "onnxruntime":
+            from hwnas.profilers.ort_cuda import cuda_provider_available
+
+            ok, why = cuda_provider_available()
+            return ok, f"NVML: {gpu.gpu_name} ({gpu.uuid}); {why}"
         ok, why = cuda_probe(config)
         counter = "energy counter" if gpu.supports_energy_counter() else "no energy counter (pre-Volta)"
         if ok:
@@ -75,7 +109,8 @@ def fingerprint(config: DeviceConfig, versions: dict[str, str | None], *, thread
                 ) -> Fingerprint:  # fmt: skip
     """The GPU (name, UUID, driver, compute capability, memory, max clocks, power limit) and versions."""
     fields: dict[str, Any] = {"backend": config.backend, "versions": versions, "machine": platform.machine(),
-                              "torch_device": config.connection.get("torch_device", "cuda")}  # fmt: skip
+                              "torch_device": config.connection.get("torch_device", "cuda"),
+                              "runtime": runtime(config)}  # fmt: skip
     try:
         gpu = open_gpu(config)
     except NvmlUnavailable as exc:
@@ -110,6 +145,14 @@ def power_sampler(config: DeviceConfig) -> Any:
 class NvmlGpuProfiler(CudaProfiler):
     backend = "nvml-gpu"
 
+    def units(self, layers: list[Any], units: str = "layers") -> list[Any]:
+        """onnxruntime fuses as on the CPU (conv+bn+act ...); torch eager fuses nothing."""
+        if units == "fused" and runtime(self.config) == "onnxruntime":
+            from hwnas.graph.fusion import fuse
+
+            return fuse(layers, "onnxruntime-cpu")
+        return super().units(layers, units)
+
     def _open_device(self) -> tuple[NvmlGpu, Readings]:
         gpu = open_gpu(self.config)
         return gpu, Readings(gpu.state, gpu.track_begin, gpu.track_end)
@@ -119,8 +162,8 @@ register_power_sampler("nvml", power_sampler)
 register_fingerprint("nvml-gpu", fingerprint)
 register_backend(Backend(
     name="nvml-gpu",
-    builder=CudaTorchBuilder,
-    runner=CudaRunner,
+    builder=_builder,
+    runner=_runner,
     probe=probe,
     versions=torch_versions,
     modes=("inference", "train_step"),
