@@ -53,7 +53,8 @@ def test_hyperpower_search_under_a_power_budget_on_fake_nvml(gpu_yaml, tmp_path,
     out = json.loads(capsys.readouterr().out)
     assert rc in (0, 1)  # 1 = no feasible trial found: a real outcome, not an error
     [con] = out["constraints"]
-    assert con.startswith("power_mw<=") and float(con.split("<=")[1]) == pytest.approx(budget_w * 1e3, rel=1e-4)
+    assert con.startswith("power_mw<=")
+    assert float(con.split("<=")[1]) == pytest.approx(budget_w * 1e3, rel=1e-4)
     assert "power_mw" in out["cost_model_cv_rmspe_pct"]
     for t in out["trials"]:
         if t["state"] == "complete":
