@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,8 +234,11 @@ class CudaProfiler(Profiler):
         def run() -> list[Measurement]:
             art = ctx()
             fn = self.runner.callable(art, mode)
+            if meter._period is None:  # found while the model runs: an idle sensor may never change
+                meter.poll_update_period_under(fn, self.runner.synchronize)
             if meter.baseline is None:  # once per profiler: the GPU idle, nothing of ours running
                 self.runner.synchronize()
+                time.sleep(0.5 * meter.required_window_s())  # let clocks and power settle after the work
                 meter.measure_idle()
             if readings.track_begin is not None:
                 readings.track_begin()
