@@ -88,6 +88,7 @@ class NvmlGpu(PowerSource):
         self.uuid = uuid
         self.gpu_name = gpu_name
         self._counter_ok: bool | None = None
+        self._instant: bool | None = None
         self._track: _Track | None = None
         self._lock = threading.Lock()
 
@@ -132,8 +133,37 @@ class NvmlGpu(PowerSource):
         self.nvml.nvmlShutdown()
 
     # ---- power and energy --------------------------------------------------------------------------
+    def _instant_mw(self) -> float | None:
+        """``NVML_FI_DEV_POWER_INSTANT`` (mW) where the driver has it; ``nvmlDeviceGetPowerUsage`` is a 1 s
+        moving average on Ampere and newer, which smears short windows."""
+        fid = getattr(self.nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+        if fid is None or not hasattr(self.nvml, "nvmlDeviceGetFieldValues"):
+            return None
+        try:
+            [v] = self.nvml.nvmlDeviceGetFieldValues(self.handle, [fid])
+        except Exception as exc:
+            if _not_supported(self.nvml, exc) or isinstance(exc, (AttributeError, ValueError)):
+                return None
+            raise
+        if int(v.nvmlReturn) != 0:
+            return None
+        return float(v.value.uiVal)
+
+    def power_reading(self) -> str:
+        """Which NVML reading the samples are (decided once, on the first read)."""
+        if self._instant is None:
+            self._instant = self._instant_mw() is not None
+            self.total_rule = ("instantaneous board power (NVML_FI_DEV_POWER_INSTANT)" if self._instant
+                               else "board power from nvmlDeviceGetPowerUsage (a 1 s moving average on Ampere"
+                               " and newer GPUs: the energy counter is the reference there)")  # fmt: skip
+        return "instant" if self._instant else "power-usage"
+
     def read_rails_mw(self) -> dict[str, float]:
-        mw = float(self.nvml.nvmlDeviceGetPowerUsage(self.handle))
+        mw = None
+        if self.power_reading() == "instant":
+            mw = self._instant_mw()
+        if mw is None:
+            mw = float(self.nvml.nvmlDeviceGetPowerUsage(self.handle))
         if self._track is not None:
             self._sample_state()
         return {"gpu": mw}
@@ -212,6 +242,7 @@ class NvmlGpu(PowerSource):
             "max_mem_mhz": self._optional("nvmlDeviceGetMaxClockInfo", n.NVML_CLOCK_MEM),
             "power_limit_mw": self._optional("nvmlDeviceGetEnforcedPowerLimit"),
             "energy_counter": self.supports_energy_counter(),
+            "power_reading": self.power_reading(),
         }
 
     # ---- throttle tracking over a window -----------------------------------------------------------

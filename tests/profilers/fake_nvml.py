@@ -42,6 +42,7 @@ class FakeGPU:
     reasons: int = 0x1  # gpu_idle
     power_limit_mw: int = 700_000
     compute_capability: tuple[int, int] = (9, 0)
+    instant_power: bool = False  # NVML_FI_DEV_POWER_INSTANT answered (newer drivers)
     work: object = None  # () -> cumulative work count
 
     def __post_init__(self) -> None:
@@ -127,6 +128,22 @@ class FakeNvml(SimpleNamespace):
         g = self._gpu(h)
         g.tick()
         return int(round(g._shown))
+
+    def nvmlDeviceGetFieldValues(self, handle: FakeGPU, fieldIds: list) -> list:
+        g = self._gpu(handle)
+        out = []
+        for fid in fieldIds:
+            v = pynvml.c_nvmlFieldValue_t()
+            v.fieldId = fid
+            if fid == pynvml.NVML_FI_DEV_POWER_INSTANT and g.instant_power:
+                g.tick()
+                v.nvmlReturn = pynvml.NVML_SUCCESS
+                v.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
+                v.value.uiVal = int(round(g._shown))
+            else:
+                v.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
+            out.append(v)
+        return out
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h: FakeGPU) -> int:
         g = self._gpu(h)

@@ -119,3 +119,12 @@ def test_energy_meter_on_nvml_cross_checks_the_counter():
     assert r.source == "nvml-counter" and r.counter_mj is not None
     assert r.counter_disagreement < 0.05 and not r.flagged
     assert r.total_mj == pytest.approx(100_000 * r.duration_s, rel=0.05)
+
+
+def test_instant_power_field_is_preferred_where_the_driver_has_it():
+    g = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(idle_mw=90_000, instant_power=True)]))
+    assert g.power_reading() == "instant" and "POWER_INSTANT" in g.total_rule
+    assert g.read_rails_mw()["gpu"] == 90_000
+    old = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(idle_mw=90_000)]))
+    assert old.power_reading() == "power-usage" and "1 s moving average" in old.total_rule
+    assert old.read_rails_mw()["gpu"] == 90_000
