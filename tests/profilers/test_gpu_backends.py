@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("hwnas.profilers.backend", reason="needs the split profiler (seams issue, item 4)")
+
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_nvml import FakeGPU, FakeNvml  # noqa: E402
 from profiler_helpers import FAST_REPEAT, tiny_model  # noqa: E402

@@ -61,7 +61,8 @@ def test_nvml_that_cannot_start_is_unavailable_with_a_hint():
 
 def test_power_energy_counter_and_pre_volta():
     g = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(idle_mw=81_250)]))
-    assert g.read_rails_mw() == {"gpu": 81_250.0} and g.total_mw({"gpu": 5.0}) == 5.0
+    assert g.read_rails_mw()["gpu"] == pytest.approx(81_250.0, abs=50)  # the fake wanders < 50 mW
+    assert g.total_mw({"gpu": 5.0}) == 5.0
     assert g.supports_energy_counter() and isinstance(g.energy_counter_mj(), float)
     old = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(name="NVIDIA GeForce GTX 1070", energy_counter=False)]))
     assert not old.supports_energy_counter() and old.energy_counter_mj() is None
@@ -124,7 +125,7 @@ def test_energy_meter_on_nvml_cross_checks_the_counter():
 def test_instant_power_field_is_preferred_where_the_driver_has_it():
     g = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(idle_mw=90_000, instant_power=True)]))
     assert g.power_reading() == "instant" and "POWER_INSTANT" in g.total_rule
-    assert g.read_rails_mw()["gpu"] == 90_000
+    assert g.read_rails_mw()["gpu"] == pytest.approx(90_000, abs=50)
     old = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(idle_mw=90_000)]))
     assert old.power_reading() == "power-usage" and "1 s moving average" in old.total_rule
-    assert old.read_rails_mw()["gpu"] == 90_000
+    assert old.read_rails_mw()["gpu"] == pytest.approx(90_000, abs=50)
