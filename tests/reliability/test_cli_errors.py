@@ -15,6 +15,7 @@ import yaml
 from hwnas.cli import app as app_module
 from hwnas.cli.app import app, main
 
+
 def _leaves(group, prefix=()):
     """Every runnable command, groups walked down to their subcommands (``parse tegrastats``)."""
     out = {}
