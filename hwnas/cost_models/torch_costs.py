@@ -79,27 +79,21 @@ def expected_cost(
 def cost_matrix(
     table: Any, candidates: Sequence[Sequence[Any]], dtype: torch.dtype = torch.float64
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidate costs from a cost table: ``candidates[l][k]`` is a LayerSpec, a list of LayerSpecs (a
-    block: costs add up) or ``None`` (a skip: 0). Returns (costs [L, K], mask [L, K]), padded to the
-    widest layer."""
+    """Candidate costs from a cost table or a :class:`LayerCostPredictor` (one path:
+    :func:`~hwnas.cost_models.interface.candidate_cost_matrix`): ``candidates[l][k]`` is a LayerSpec, a
+    list of LayerSpecs (a block: costs add up) or ``None`` (a skip: 0). Returns (costs [L, K], mask
+    [L, K]), padded to the widest layer."""
+    from hwnas.cost_models.interface import LayerCostPredictor, candidate_cost_matrix
+
     if not candidates:
         raise InputError("no candidate layers given")
-    width = max(len(c) for c in candidates)
-    costs = torch.zeros(len(candidates), width, dtype=dtype)
-    mask = torch.zeros(len(candidates), width, dtype=torch.bool)
-    for i, options in enumerate(candidates):
-        for k, cand in enumerate(options):
-            mask[i, k] = True
-            if cand is None:
-                continue
-            specs = (
-                list(cand.layers)
-                if hasattr(cand, "layers")
-                else (list(cand) if isinstance(cand, (list, tuple)) else [cand])
-            )
-            if specs:
-                costs[i, k] = float(table.predict_layers(specs)["value"].sum())
-    return costs, mask
+    if isinstance(table, LayerCostPredictor):
+        predictor = table
+    else:
+        from hwnas.cost_models.predictors import TablePredictor
+
+        predictor = TablePredictor(table)
+    return candidate_cost_matrix(predictor, predictor.cost_names[0], candidates, dtype=dtype)
 
 
 class ExpectedCost(nn.Module):
