@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
             "hyperpower",
             "--searcher",
             "-s",
-            help="hyperpower, bo_vanilla, random_search, random_walk or evolution.",
+            help="hyperpower, bo_vanilla, random_search, random_walk, evolution; one-shot: single-path.",
         ),
         objective: str = typer.Option(
             "train",
@@ -210,13 +210,41 @@ def register(app: typer.Typer) -> None:
         ),
         history_path: Path | None = typer.Option(None, "--history", help="Write the full history (JSON)."),
         cost_features: str = COST_FEATURES_OPTION,
+        target_latency: str | None = typer.Option(
+            None, "--target-latency", help="single-path: latency target on --device, e.g. 80ms."
+        ),
+        sp_table: Path | None = typer.Option(
+            None, "--table", help="single-path: the device's runtime table (`hwnas single-path table`)."
+        ),
+        search_se: bool = typer.Option(False, "--search-se", help="single-path: also search SE ratios."),
+        lam: float = typer.Option(0.2, "--lambda", help="single-path: runtime weight λ of eq. 5.7."),
+        sp_mode: str = typer.Option("sigmoid", "--mode", help="single-path: sigmoid, ste or softmax."),
+        resolution: int | None = typer.Option(None, "--resolution", help="single-path: input size."),
+        width: float | None = typer.Option(None, "--width", help="single-path: width multiplier."),
+        batch_size: int = typer.Option(64, "--batch-size", min=1, help="single-path: batch size."),
+        export_dir: Path | None = typer.Option(None, "--export", help="single-path: export the result here."),
+        checkpoint: Path | None = typer.Option(
+            None, "--checkpoint", help="single-path: checkpoint file (resumes an interrupted search)."
+        ),
         store_path: Path | None = STORE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
         from hwnas.searchers.constraints import parse_constraints
+        from hwnas.searchers.oneshot import ONESHOT
         from hwnas.searchers.registry import USES_COST_MODEL, make_searcher, searcher_class
 
+        if searcher in ONESHOT:
+            from hwnas.cli.single_path import run_search
+
+            if searcher != "single-path":
+                raise InputError(f"one-shot searcher {searcher!r} has no `hwnas search` front end yet")
+            run_search(device=device, table_path=sp_table, target_latency=target_latency, dataset=dataset,
+                       epochs=epochs, seed=seed, lam=lam, mode=sp_mode, search_se=search_se,
+                       resolution=resolution, width=width, batch_size=batch_size, history_path=history_path,
+                       export_dir=export_dir, checkpoint=checkpoint, clock="wall", store_path=store_path,
+                       json_out=json_out)  # fmt: skip
+            return
         searcher_class(searcher)  # unknown names fail before any work
         cons = parse_constraints(constraint)
         cost_names = [c.name for c in cons]

@@ -27,7 +27,9 @@ def module_timer(device: str, store: Any, *, clock: str = "wall", prefix: str = 
     profiler = get_profiler(config, clock=clock)
 
     def time_module(module: Any, input_shape: tuple[int, ...], name: str) -> float:
-        rm = from_module(module.eval(), tuple(input_shape), name=f"{prefix}:{name}", model_id=f"{prefix}:{name}")
+        rm = from_module(
+            module.eval(), tuple(input_shape), name=f"{prefix}:{name}", model_id=f"{prefix}:{name}"
+        )
         res = profiler.profile(rm, store, per_layer=False, whole_model=True, memory=False, force=True)
         got = [m.value for m in res.measured if m.scope == "model" and m.metric == "latency_ms"]
         if not got:

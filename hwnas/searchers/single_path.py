@@ -85,7 +85,9 @@ class SuperMBConv(nn.Module):
         self.mid = cin * 6
         self.half = cin * 3
         self.mode, self.temperature, self.search_se = mode, float(temperature), search_se
-        self.expand = nn.Sequential(nn.Conv2d(cin, self.mid, 1, bias=False), nn.BatchNorm2d(self.mid), activation())
+        self.expand = nn.Sequential(
+            nn.Conv2d(cin, self.mid, 1, bias=False), nn.BatchNorm2d(self.mid), activation()
+        )
         self.dw = nn.Conv2d(self.mid, self.mid, 5, stride, 2, groups=self.mid, bias=False)
         self.dw_bn = nn.BatchNorm2d(self.mid)
         self.dw_act = activation()
@@ -95,13 +97,19 @@ class SuperMBConv(nn.Module):
         self.register_buffer("inner", inner)
         self.residual = stride == 1 and cin == cout
         if can_skip and not self.residual:
-            raise InputError(f"block {cin}->{cout} stride {stride} has no residual path and cannot be skipped")
-        zero = lambda: nn.Parameter(torch.zeros(()))  # noqa: E731
+            raise InputError(
+                f"block {cin}->{cout} stride {stride} has no residual path and cannot be skipped"
+            )
+        # Thresholds start at 0 (every subset in use); softmax logits at 1 (σ = 0.73: in use, as well).
+        start = 1.0 if mode == "softmax" else 0.0
+        zero = lambda: nn.Parameter(torch.full((), start))  # noqa: E731
         self.t_k5, self.t_e6 = zero(), zero()
         self.t_e3 = zero() if can_skip else None
         if search_se:
-            self.q_max = max(2, int(self.mid * 0.5))
-            self.q25 = max(1, int(self.mid * 0.25))
+            if self.mid % 8:
+                raise InputError(f"SE search needs expanded channels divisible by 8, got {self.mid}")
+            self.q_max = self.mid // 2
+            self.q25 = self.mid // 4
             self.se_squeeze = nn.Conv2d(self.mid, self.q_max, 1)
             self.se_excite = nn.Conv2d(self.q_max, self.mid, 1)
             self.t_se25, self.t_se50 = zero(), zero()
@@ -130,6 +138,17 @@ class SuperMBConv(nn.Module):
             d = {k: (v.detach() > 0.5).to(v.dtype) for k, v in d.items()}
         return d
 
+    def squeeze_mask(self, d: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Which squeeze channels are in use. The squeeze width is se × the *used* expanded channels
+        (mbv2.py), so with e3 the ratios 0.25/0.5 take the first m/8 and m/4 of the m = 6·cin
+        channels, with e6 the first m/4 and m/2: nested groups G1 [0, m/8), G2 [m/8, m/4), G3 [m/4, m/2)."""
+        m = self.mid
+        dev, dt = self.dw.weight.device, self.dw.weight.dtype
+        g1 = torch.ones(m // 8, device=dev, dtype=dt)
+        g2 = torch.ones(m // 4 - m // 8, device=dev, dtype=dt) * (d["se50"] + d["e6"] - d["se50"] * d["e6"])
+        g3 = torch.ones(self.q_max - m // 4, device=dev, dtype=dt) * (d["se50"] * d["e6"])
+        return torch.cat([g1, g2, g3])
+
     def _dropped(self, d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if not (self.training and self.drop_p > 0):
             return d
@@ -150,9 +169,7 @@ class SuperMBConv(nn.Module):
         y = y * torch.cat([ones, ones * d["e6"]]).view(1, -1, 1, 1)  # eq. 5.3, e6 half
         if self.search_se:  # eq. 6.3
             s = torch.relu(self.se_squeeze(nn.functional.adaptive_avg_pool2d(y, 1)))
-            qs = torch.ones(self.q_max, dtype=y.dtype, device=y.device)
-            qs = torch.cat([qs[: self.q25], qs[self.q25 :] * d["se50"]])
-            gate = torch.sigmoid(self.se_excite(s * qs.view(1, -1, 1, 1)))
+            gate = torch.sigmoid(self.se_excite(s * self.squeeze_mask(d).view(1, -1, 1, 1)))
             y = y * (1 + d["se25"] * (gate - 1))
         z = self.project(y)
         if self.residual:
@@ -185,8 +202,14 @@ class SinglePathSupernet(Supernet):
                 hint="build the table with `hwnas single-path table --se`",
             )
         if search_se and tuple(space.se_ratios) != (0.0, 0.25, 0.5):
-            space = MBV2Space(space.resolution, space.width, space.num_classes, space.seed,
-                              se_ratios=(0.0, 0.25, 0.5), activation=space.activation)  # fmt: skip
+            space = MBV2Space(
+                space.resolution,
+                space.width,
+                space.num_classes,
+                space.seed,
+                se_ratios=(0.0, 0.25, 0.5),
+                activation=space.activation,
+            )
         self.space, self.table = space, table
         self.mode, self.search_se = mode, search_se
         self.subset_dropout, self.dropout_epochs = float(subset_dropout), dropout_epochs
@@ -197,12 +220,22 @@ class SinglePathSupernet(Supernet):
         b0, b21 = space.blocks[0], space.blocks[-1]
         self.first = MBConv(b0.in_channels, b0.out_channels, 3, 1, b0.stride, 0.0, act)
         self.blocks = nn.ModuleList(
-            SuperMBConv(b.in_channels, b.out_channels, b.stride, b.can_skip, search_se=search_se, mode=mode,
-                        temperature=temperature, activation=act)  # fmt: skip
+            SuperMBConv(
+                b.in_channels,
+                b.out_channels,
+                b.stride,
+                b.can_skip,
+                search_se=search_se,
+                mode=mode,
+                temperature=temperature,
+                activation=act,
+            )
             for b in (space.blocks[i] for i in SEARCHABLE)
         )
         self.last = MBConv(b21.in_channels, b21.out_channels, 3, 6, b21.stride, 0.0, act)
-        self.head = nn.Sequential(nn.Conv2d(b21.out_channels, head_c, 1, bias=False), nn.BatchNorm2d(head_c), act())
+        self.head = nn.Sequential(
+            nn.Conv2d(b21.out_channels, head_c, 1, bias=False), nn.BatchNorm2d(head_c), act()
+        )
         self.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Dropout(0.2), nn.Linear(head_c, space.num_classes)
         )
@@ -259,8 +292,53 @@ class SinglePathSupernet(Supernet):
         for name in ("k5", "e6", "e3", "se25", "se50"):
             ts = [getattr(b, f"t_{name}") for b in self.blocks if getattr(b, f"t_{name}", None) is not None]
             if ts:
-                out[f"t_{name}"] = [round(float(t), 6) for t in ts]
+                out[f"t_{name}"] = [round(float(t.detach()), 6) for t in ts]
         return out
+
+
+@torch.no_grad()
+def derived_module(net: SinglePathSupernet) -> nn.Module:
+    """The derived network as a plain ``MBV2Space.build`` module carrying the supernet's weights (the
+    used subsets of every superkernel), e.g. to fine-tune or export it. In eval mode it computes what the
+    supernet computes with hard decisions."""
+    arch = net.derive().config["arch"]
+    child = net.space.build(arch)
+    choices = net.space.decode(arch)
+    child.stem.load_state_dict(net.stem.state_dict())
+    child.blocks[0].load_state_dict(net.first.state_dict())
+    child.blocks[-1].load_state_dict(net.last.state_dict())
+    child.head.load_state_dict(net.head.state_dict())
+    child.classifier.load_state_dict(net.classifier.state_dict())
+    for j, sup in enumerate(net.blocks):
+        ch = choices[j + 1]
+        if ch.skip:
+            continue
+        seq = child.blocks[j + 1].conv
+        mid = sup.cin * ch.expansion
+        used = slice(0, mid)
+        k = slice(1, 4) if ch.kernel == 3 else slice(0, 5)
+        _copy_bn(seq[1], sup.expand[1], used)
+        seq[0].weight.copy_(sup.expand[0].weight[used])
+        seq[3].weight.copy_(sup.dw.weight[used, :, k, k])
+        _copy_bn(seq[4], sup.dw_bn, used)
+        i = 6
+        if ch.se_ratio:
+            se = seq[6]
+            sq = se.fc1.out_channels
+            se.fc1.weight.copy_(sup.se_squeeze.weight[:sq, :mid])
+            se.fc1.bias.copy_(sup.se_squeeze.bias[:sq])
+            se.fc2.weight.copy_(sup.se_excite.weight[:mid, :sq])
+            se.fc2.bias.copy_(sup.se_excite.bias[:mid])
+            i = 7
+        seq[i].weight.copy_(sup.project[0].weight[:, used])
+        _copy_bn(seq[i + 1], sup.project[1], slice(None))
+    return child
+
+
+def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d, idx: slice) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst, name).copy_(getattr(src, name)[idx])
+    dst.num_batches_tracked.copy_(src.num_batches_tracked)
 
 
 def make_single_path_searcher(
@@ -287,8 +365,15 @@ def make_single_path_searcher(
     from hwnas.searchers.penalty import LogPenalty
 
     torch.manual_seed(seed)
-    net = SinglePathSupernet(space, table, mode=mode, temperature=temperature, search_se=search_se,
-                             subset_dropout=subset_dropout, dropout_epochs=dropout_epochs)  # fmt: skip
+    net = SinglePathSupernet(
+        space,
+        table,
+        mode=mode,
+        temperature=temperature,
+        search_se=search_se,
+        subset_dropout=subset_dropout,
+        dropout_epochs=dropout_epochs,
+    )
     cons = [f"latency_ms<={target_latency_ms}"] if target_latency_ms is not None else []
     s = OneShotSearcher(
         net,
@@ -303,6 +388,12 @@ def make_single_path_searcher(
         name="single-path",
         **kwargs,
     )
-    s.history.meta.update({"mode": mode, "search_se": search_se, "table_device": table.device,
-                           "space": table.space or {"resolution": space.resolution, "width": space.width}})  # fmt: skip
+    s.history.meta.update(
+        {
+            "mode": mode,
+            "search_se": search_se,
+            "table_device": table.device,
+            "space": table.space or {"resolution": space.resolution, "width": space.width},
+        }
+    )
     return s

@@ -21,7 +21,9 @@ def _to_rgb(x: torch.Tensor, resolution: int) -> torch.Tensor:
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
     if x.shape[-1] != resolution or x.shape[-2] != resolution:
-        x = torch.nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+        x = torch.nn.functional.interpolate(
+            x, size=(resolution, resolution), mode="bilinear", align_corners=False
+        )
     return x.contiguous()
 
 
@@ -69,8 +71,9 @@ def _image_folder(
     import torchvision
     from torchvision import transforms
 
-    tf = transforms.Compose([transforms.Resize(int(resolution * 1.14)), transforms.CenterCrop(resolution),
-                             transforms.ToTensor()])  # fmt: skip
+    tf = transforms.Compose(
+        [transforms.Resize(int(resolution * 1.14)), transforms.CenterCrop(resolution), transforms.ToTensor()]
+    )
     try:
         ds = torchvision.datasets.ImageFolder(str(root / "train"), transform=tf)
     except (FileNotFoundError, RuntimeError) as exc:
@@ -80,8 +83,10 @@ def _image_folder(
     n_val = max(1, int(n * val_fraction))
     n_arch = int((n - n_val) * arch_fraction)
     parts = torch.utils.data.random_split(ds, [n - n_val - n_arch, n_val, n_arch], generator=g)
-    dl = lambda d, shuffle: torch.utils.data.DataLoader(d, batch_size=batch_size, shuffle=shuffle,  # noqa: E731
-                                                         num_workers=4)  # fmt: skip
+
+    def dl(d: Any, shuffle: bool) -> Any:
+        return torch.utils.data.DataLoader(d, batch_size=batch_size, shuffle=shuffle, num_workers=4)
+
     return {
         "train": dl(parts[0], True),
         "val": dl(parts[1], False),

@@ -99,7 +99,9 @@ class SinglePathTable:
                 hint="build one with `hwnas single-path table --device D --out T.json`",
             )
         if int(data.get("version", 0)) > VERSION:
-            raise InputError(f"single-path table {path}: version {data.get('version')} is newer than {VERSION}")
+            raise InputError(
+                f"single-path table {path}: version {data.get('version')} is newer than {VERSION}"
+            )
         try:
             blocks = data["blocks_ms"]
             rows = [[float(blocks[str(i)][tok]) for tok in OPS] for i in SEARCHABLE]
@@ -109,13 +111,22 @@ class SinglePathTable:
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
                 f"single-path table {path}: missing or bad field ({exc!r})",
-                hint="blocks_ms needs blocks '1'-'20', each with k3e3, k3e6, k5e3, k5e6 in ms; fixed_ms a number",
+                hint="blocks_ms: blocks '1'-'20', each k3e3, k3e6, k5e3, k5e6 in ms; fixed_ms: a number",
             ) from exc
-        return cls(str(data.get("device", "")), fixed, np.asarray(rows), se_rows, dict(data.get("space", {})),
-                   dict(data.get("info", {})))  # fmt: skip
+        return cls(
+            str(data.get("device", "")),
+            fixed,
+            np.asarray(rows),
+            se_rows,
+            dict(data.get("space", {})),
+            dict(data.get("info", {})),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        blocks = {str(i): dict(zip(OPS, map(float, self.table_ms[j]), strict=True)) for j, i in enumerate(SEARCHABLE)}
+        blocks = {
+            str(i): dict(zip(OPS, map(float, self.table_ms[j]), strict=True))
+            for j, i in enumerate(SEARCHABLE)
+        }
         d: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
@@ -128,7 +139,8 @@ class SinglePathTable:
         }
         if self.se_scale is not None:
             d["se_scale"] = {
-                str(i): dict(zip(OPS, map(float, self.se_scale[j]), strict=True)) for j, i in enumerate(SEARCHABLE)
+                str(i): dict(zip(OPS, map(float, self.se_scale[j]), strict=True))
+                for j, i in enumerate(SEARCHABLE)
             }
         return d
 
@@ -207,35 +219,53 @@ def build_table(
     progress: Callable[[str], None] | None = None,
     info: dict[str, Any] | None = None,
 ) -> SinglePathTable:
-    """Time each candidate MBConv block of ``space`` alone (and with SE 0.25 when ``se``), then the
-    uniform ``calibration`` architectures whole to fix the constant part. ``progress(label)`` is called
+    """Time each candidate MBConv block of ``space`` alone (and with SE 0.25 when ``se``), less the
+    timing overhead of an identity at the same input, then the uniform ``calibration`` architectures whole
+    to fix the constant part. ``progress(label)`` is called
     after each timing."""
     sizes = block_input_sizes(space)
     act = __import__("torch").nn.ReLU6 if space.activation == "relu6" else __import__("torch").nn.ReLU
-    rows, se_rows = [], []
+    nn = __import__("torch").nn
+    rows, se_rows, overheads = [], [], []
     for i in SEARCHABLE:
         b = space.blocks[i]
         shape = (1, b.in_channels, sizes[i], sizes[i])
+        # What timing a module costs beyond its work (harness, dispatch): an identity at the same input.
+        # Subtracted from each entry, so that a skipped block (no call inside the network) costs 0.
+        over = time_module(nn.Identity(), shape, f"block{i}-identity")
+        overheads.append(float(over))
         row, se_row = [], []
         for k, e in CODES:
-            ms = time_module(MBConv(b.in_channels, b.out_channels, k, e, b.stride, 0.0, act).eval(), shape,
-                             f"block{i}-k{k}e{e}")  # fmt: skip
+            ms = time_module(
+                MBConv(b.in_channels, b.out_channels, k, e, b.stride, 0.0, act).eval(),
+                shape,
+                f"block{i}-k{k}e{e}",
+            )
             _check_ms(ms, f"block {i} k{k}e{e}")
+            ms = max(ms - over, 1e-6)
             row.append(ms)
             if progress:
                 progress(f"block {i} k{k}e{e}")
             if se:
-                ms_se = time_module(MBConv(b.in_channels, b.out_channels, k, e, b.stride, 0.25, act).eval(),
-                                    shape, f"block{i}-k{k}e{e}se25")  # fmt: skip
+                ms_se = time_module(
+                    MBConv(b.in_channels, b.out_channels, k, e, b.stride, 0.25, act).eval(),
+                    shape,
+                    f"block{i}-k{k}e{e}se25",
+                )
                 _check_ms(ms_se, f"block {i} k{k}e{e}se25")
-                se_row.append(ms_se / ms)
+                se_row.append(max(ms_se - over, 1e-6) / ms)
                 if progress:
                     progress(f"block {i} k{k}e{e}se25")
         rows.append(row)
         se_rows.append(se_row)
-    table = SinglePathTable(device, 0.0, np.asarray(rows), np.asarray(se_rows) if se else None,
-                            {"resolution": space.resolution, "width": space.width,
-                             "num_classes": space.num_classes}, dict(info or {}))  # fmt: skip
+    table = SinglePathTable(
+        device,
+        0.0,
+        np.asarray(rows),
+        np.asarray(se_rows) if se else None,
+        {"resolution": space.resolution, "width": space.width, "num_classes": space.num_classes},
+        dict(info or {}),
+    )
     residuals = []
     for tok in calibration:
         arch = space.encode(parse_arch(tok, space))
@@ -246,6 +276,7 @@ def build_table(
             progress(f"whole all-{tok}")
     table.fixed_ms = float(np.mean(residuals))
     table.info["calibration"] = {"archs": [f"all-{t}" for t in calibration], "residuals_ms": residuals}
+    table.info["call_overhead_ms"] = overheads
     if table.fixed_ms <= 0:
         table.info["warning"] = "fixed part calibrated <= 0 ms: isolated blocks cost more than in the network"
     return table
