@@ -19,7 +19,18 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, err, out, print_json, progress, table
+from hwnas.cli._common import (
+    JSON_OPTION,
+    STORE_OPTION,
+    as_file,
+    check_range,
+    err,
+    out,
+    print_json,
+    progress,
+    store_file,
+    table,
+)
 from hwnas.errors import CheckFailedError, DeviceUnavailableError, InputError
 
 DEVICE_COSTS = ("latency_ms", "memory_mb", "power_mw", "energy_mj")
@@ -77,6 +88,8 @@ def device_cost_fn(
             costs["energy_mj"] = got["energy_mj"]
             if got.get("latency_ms"):
                 costs["power_mw"] = got["energy_mj"] / (got["latency_ms"] / 1e3)  # mJ / s = mW
+        if "power_mw" in got:  # sampled backends (NVML, Jetson rails) measure average power directly
+            costs["power_mw"] = got["power_mw"]
         missing = [c for c in cost_names if c not in costs]
         if missing:
             from hwnas.errors import MeasurementError
@@ -157,7 +170,10 @@ def _cost_model(
             featurizer=featurizer,
         )
     if save_cost_data is not None:
-        data.to_csv(save_cost_data, index=False)
+        from hwnas.io import atomic_output
+
+        with atomic_output(save_cost_data) as tmp:
+            data.to_csv(tmp, index=False)
     return cm
 
 
@@ -168,7 +184,8 @@ def register(app: typer.Typer) -> None:
             "hyperpower",
             "--searcher",
             "-s",
-            help="hyperpower, bo_vanilla, random_search, random_walk, evolution; one-shot: single-path.",
+            help="hyperpower, bo_vanilla, random_search, random_walk or evolution; one-shot: fbnetv2, "
+            "single-path.",
         ),
         objective: str = typer.Option(
             "train",
@@ -188,11 +205,17 @@ def register(app: typer.Typer) -> None:
         constraint: list[str] = typer.Option(
             [], "--constraint", "-c", help="Budget, repeatable: power<=90W, memory<=1.25GB, latency<=5ms."
         ),
-        evals: int = typer.Option(20, "--evals", "-n", min=1, help="Function evaluations."),
+        evals: int = typer.Option(20, "--evals", "-n", min=1, max=100_000, help="Function evaluations."),
         seed: int = typer.Option(0, "--seed", help="Searcher seed."),
-        epochs: int = typer.Option(6, "--epochs", min=1, help="Training epochs per trial (train)."),
+        epochs: int = typer.Option(
+            6, "--epochs", min=1, max=10_000, help="Training epochs per trial (train)."
+        ),
         profile_samples: int = typer.Option(
-            20, "--profile-samples", min=3, help="Random configs profiled to fit the cost models."
+            20,
+            "--profile-samples",
+            min=3,
+            max=100_000,
+            help="Random configs profiled to fit the cost models.",
         ),
         cost_data: Path | None = typer.Option(
             None,
@@ -210,42 +233,72 @@ def register(app: typer.Typer) -> None:
         ),
         history_path: Path | None = typer.Option(None, "--history", help="Write the full history (JSON)."),
         cost_features: str = COST_FEATURES_OPTION,
+        cost: str = typer.Option(
+            "flops", "--cost", help="One-shot: flops, params, macs or latency (needs --table)."
+        ),
+        budget: str | None = typer.Option(
+            None,
+            "--budget",
+            help="One-shot: budget on --cost, e.g. 2M (FLOPs), 40k (params), 1.5ms (latency).",
+        ),
+        cost_table: Path | None = typer.Option(
+            None, "--table", help="One-shot, --cost latency: the device's per-layer cost table (hwnas fit)."
+        ),
+        space: str = typer.Option(
+            "reduced", "--space", help="One-shot: reduced, table3.2, or a JSON/YAML space."
+        ),
+        penalty: str | None = typer.Option(
+            None, "--penalty", help="One-shot: linear:lam,scale | fbnet:alpha,beta | budget:B,lam | log:lam."
+        ),
+        final_epochs: int = typer.Option(
+            0, "--final-epochs", min=0, help="One-shot: retrain the derived net."
+        ),
+        batch_size: int = typer.Option(64, "--batch-size", min=1, help="One-shot: batch size."),
+        max_train: int | None = typer.Option(
+            None, "--max-train", min=8, help="One-shot: cap the training split."
+        ),
+        checkpoint: Path | None = typer.Option(
+            None, "--checkpoint", help="One-shot: resume file, per epoch."
+        ),
+        onnx_out: Path | None = typer.Option(
+            None, "--onnx", help="One-shot: export the derived net to ONNX."
+        ),
         target_latency: str | None = typer.Option(
             None, "--target-latency", help="single-path: latency target on --device, e.g. 80ms."
-        ),
-        sp_table: Path | None = typer.Option(
-            None, "--table", help="single-path: the device's runtime table (`hwnas single-path table`)."
         ),
         search_se: bool = typer.Option(False, "--search-se", help="single-path: also search SE ratios."),
         lam: float = typer.Option(0.2, "--lambda", help="single-path: runtime weight λ of eq. 5.7."),
         sp_mode: str = typer.Option("sigmoid", "--mode", help="single-path: sigmoid, ste or softmax."),
         resolution: int | None = typer.Option(None, "--resolution", help="single-path: input size."),
         width: float | None = typer.Option(None, "--width", help="single-path: width multiplier."),
-        batch_size: int = typer.Option(64, "--batch-size", min=1, help="single-path: batch size."),
-        export_dir: Path | None = typer.Option(None, "--export", help="single-path: export the result here."),
-        checkpoint: Path | None = typer.Option(
-            None, "--checkpoint", help="single-path: checkpoint file (resumes an interrupted search)."
+        export_dir: Path | None = typer.Option(
+            None, "--export", help="single-path: write layers.json, model.pt and model.onnx here."
         ),
         store_path: Path | None = STORE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
+        from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
+        from hwnas.io import check_outputs
+
+        if searcher in ONESHOT_CLI:
+            check_outputs({"--history": history_path, "--onnx-out": onnx_out},
+                          {"--cost-table": cost_table, "--store": store_file(store_path)})  # fmt: skip
+            opts = OneShotOptions(
+                searcher, cost, budget, cost_table, space, penalty, dataset, device, epochs, final_epochs,
+                batch_size, seed, max_train, history_path, checkpoint, onnx_out, store_path, json_out,
+                target_latency=target_latency, search_se=search_se, lam=lam, mode=sp_mode,
+                resolution=resolution, width=width, export_dir=export_dir,
+            )  # fmt: skip
+            return run_oneshot(opts)
         from hwnas.searchers.constraints import parse_constraints
-        from hwnas.searchers.oneshot import ONESHOT
         from hwnas.searchers.registry import USES_COST_MODEL, make_searcher, searcher_class
 
-        if searcher in ONESHOT:
-            from hwnas.cli.single_path import run_search
-
-            if searcher != "single-path":
-                raise InputError(f"one-shot searcher {searcher!r} has no `hwnas search` front end yet")
-            run_search(device=device, table_path=sp_table, target_latency=target_latency, dataset=dataset,
-                       epochs=epochs, seed=seed, lam=lam, mode=sp_mode, search_se=search_se,
-                       resolution=resolution, width=width, batch_size=batch_size, history_path=history_path,
-                       export_dir=export_dir, checkpoint=checkpoint, clock="wall", store_path=store_path,
-                       json_out=json_out)  # fmt: skip
-            return
         searcher_class(searcher)  # unknown names fail before any work
+        check_outputs(
+            {"--history": history_path, "--save-cost-data": save_cost_data},
+            {"--cost-data": cost_data, "--objective": as_file(objective), "--store": store_file(store_path)},
+        )
         cons = parse_constraints(constraint)
         cost_names = [c.name for c in cons]
         obj = _build_objective(
@@ -294,7 +347,10 @@ def register(app: typer.Typer) -> None:
             hist = s.run(obj, evals, callback=lambda t: advance(1))
         hist.meta.update({"objective": objective, "device": device if objective == "train" else None})
         if history_path is not None:
-            hist.save_json(history_path)
+            from hwnas.io import atomic_output
+
+            with atomic_output(history_path) as tmp:
+                hist.save_json(tmp)
         best = hist.best()
         summary = {
             "searcher": searcher,
@@ -341,8 +397,10 @@ def register(app: typer.Typer) -> None:
         objective: str = typer.Option(
             ..., "--objective", "-o", help="hyperpower-digits, nb201, or a table file."
         ),
-        seeds: int = typer.Option(10, "--seeds", min=1, help="Seeds per searcher (0..N-1)."),
-        evals: int = typer.Option(50, "--evals", "-n", min=1, help="Function evaluations per run."),
+        seeds: int = typer.Option(10, "--seeds", min=1, max=10_000, help="Seeds per searcher (0..N-1)."),
+        evals: int = typer.Option(
+            50, "--evals", "-n", min=1, max=100_000, help="Function evaluations per run."
+        ),
         constraint: list[str] = typer.Option([], "--constraint", "-c", help="Budget, repeatable."),
         searchers: str = typer.Option(
             "hyperpower,bo_vanilla,random_search,random_walk",
@@ -356,6 +414,7 @@ def register(app: typer.Typer) -> None:
             50,
             "--cost-samples",
             min=3,
+            max=100_000,
             help="Configs profiled to fit the cost models (once, before the runs).",
         ),
         plot: Path | None = typer.Option(None, "--plot", help="Write the fig. 3.5/3.6-style figure here."),
@@ -364,10 +423,13 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
+        from hwnas.io import atomic_output, check_outputs, write_text_atomic
         from hwnas.searchers.compare import compare_searchers
         from hwnas.searchers.objectives import get_objective
         from hwnas.searchers.registry import searcher_class
 
+        check_range("--tolerance", tolerance, 0)
+        check_outputs({"--plot": plot, "--histories": histories}, {"--objective": as_file(objective)})
         names = [s.strip() for s in searchers.split(",") if s.strip()]
         for n in names:
             searcher_class(n)
@@ -391,9 +453,10 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             from hwnas.searchers.plot import plot_comparison
 
-            plot_comparison(comp, plot)
+            with atomic_output(plot) as tmp:
+                plot_comparison(comp, tmp)
         if histories is not None:
-            histories.write_text(json.dumps(comp.to_dict(with_histories=True), default=str))
+            write_text_atomic(histories, json.dumps(comp.to_dict(with_histories=True), default=str))
         if json_out:
             print_json(comp.to_dict())
             return

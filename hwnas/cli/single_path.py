@@ -301,9 +301,14 @@ def run_search(
     clock: str,
     store_path: Path | None,
     json_out: bool,
+    penalty: str | None = None,
+    final_epochs: int = 0,
+    max_train: int | None = None,
+    onnx_path: Path | None = None,
 ) -> None:
     """`hwnas search --searcher single-path`: table → search with a per-epoch bar → history, export, check."""
     from hwnas.searchers.constraints import Constraint
+    from hwnas.searchers.penalty import make_penalty
     from hwnas.searchers.single_path_data import load_search_data
     from hwnas.searchers.single_path_run import single_path_search
 
@@ -318,7 +323,12 @@ def run_search(
     train_res = resolution or int(own.get("resolution", 32))
     train_width = width or float(own.get("width", 0.25))
     data = load_search_data(
-        dataset, train_res, batch_size=batch_size, seed=seed, arch_fraction=0.2 if mode == "softmax" else 0.0
+        dataset,
+        train_res,
+        batch_size=batch_size,
+        seed=seed,
+        max_train=max_train,
+        arch_fraction=0.2 if mode == "softmax" else 0.0,
     )
     from hwnas.spaces.mbv2 import MBV2Space
 
@@ -367,6 +377,7 @@ def run_search(
             seed=seed,
             on_step=on_step,
             checkpoint=checkpoint,
+            penalty=make_penalty(penalty) if penalty else None,
         )
     h = s.history
     h.meta.update(
@@ -399,12 +410,22 @@ def run_search(
         if target is not None:
             final.constraints = {"latency_ms": result["measured_ms"] - target}
             final.feasible = result["measured_ms"] <= target
+    if final_epochs > 0:
+        from hwnas.searchers.single_path_run import train_network
+
+        with progress(f"retraining the derived network for {final_epochs} epochs", None, not json_out):
+            result["retrained"] = train_network(space.build(arch), data, final_epochs, seed=seed)
+        h.meta["retrained"] = result["retrained"]
     if history_path is not None:
         h.save_json(history_path)
-    if export_dir is not None:
+    if export_dir is not None or onnx_path is not None:
         from hwnas.searchers.single_path_run import export_architecture
 
-        result["files"] = {k: str(v) for k, v in export_architecture(arch, space, export_dir).items()}
+        folder = export_dir if export_dir is not None else Path(onnx_path).parent  # type: ignore[arg-type]
+        files = export_architecture(arch, space, folder)
+        if onnx_path is not None and files.get("onnx") != Path(onnx_path):
+            files["onnx"] = Path(files["onnx"]).replace(onnx_path)
+        result["files"] = {k: str(v) for k, v in files.items()}
     if json_out:
         print_json({**result, "trials": h.to_records()})
     else:
@@ -432,10 +453,39 @@ def run_search(
     got = result.get("measured_ms", result["predicted_latency_ms"])
     if target is not None and got > target:
         raise CheckFailedError(
-            f"the derived network's latency {got:.2f} ms "
-            f"is above the target {target:g} ms",
+            f"the derived network's latency {got:.2f} ms is above the target {target:g} ms",
             hint="raise --lambda (the runtime weight of eq. 5.7), or search longer",
         )
+
+
+def single_path_command(o: Any) -> None:
+    """``hwnas search --searcher single-path``: the search command's options (``OneShotOptions``)."""
+    if o.cost not in ("flops", "latency"):
+        raise InputError("single-path searches latency: --cost does not apply", hint="drop --cost")
+    run_search(
+        device=o.device,
+        table_path=o.table,
+        target_latency=o.target_latency or o.budget,
+        dataset=o.dataset,
+        epochs=o.epochs,
+        seed=o.seed,
+        lam=o.lam,
+        mode=o.mode,
+        search_se=o.search_se,
+        resolution=o.resolution,
+        width=o.width,
+        batch_size=o.batch_size,
+        history_path=o.history_path,
+        export_dir=o.export_dir,
+        checkpoint=o.checkpoint,
+        clock="wall",
+        store_path=o.store_path,
+        json_out=o.json_out,
+        penalty=o.penalty,
+        final_epochs=o.final_epochs,
+        max_train=o.max_train,
+        onnx_path=o.onnx,
+    )
 
 
 def register(root: typer.Typer) -> None:
