@@ -282,8 +282,8 @@ def register(app: typer.Typer) -> None:
         from hwnas.io import check_outputs
 
         if searcher in ONESHOT_CLI:
-            check_outputs({"--history": history_path, "--onnx-out": onnx_out},
-                          {"--cost-table": cost_table, "--store": store_file(store_path)})  # fmt: skip
+            check_outputs({"--history": history_path, "--onnx": onnx_out},
+                          {"--table": cost_table, "--store": store_file(store_path)})  # fmt: skip
             opts = OneShotOptions(
                 searcher, cost, budget, cost_table, space, penalty, dataset, device, epochs, final_epochs,
                 batch_size, seed, max_train, history_path, checkpoint, onnx_out, store_path, json_out,
