@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "hwnas.cli.search",
     "hwnas.cli.parse",
     "hwnas.cli.adaptive",
+    "hwnas.cli.single_path",
 )
 
 _state = {"debug": False}
