@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import importlib
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -88,6 +89,15 @@ class Breakdown:
     kernels: dict[int, list[str]]
     unmapped_ms: list[float]
     source: str
+
+
+@dataclass(frozen=True)
+class Copies:
+    """One unit built several times (separate weights), run in turn: each run finds its weights out of
+    cache, as a layer inside a model does (``RepeatPolicy.cold_weights_mib``). Runners that cannot cycle
+    artefacts time the first."""
+
+    artefacts: tuple[Any, ...]
 
 
 class Builder(abc.ABC):
@@ -163,16 +173,23 @@ class InProcessRunner(Runner):
     def callable(self, artefact: Any, mode: str) -> Callable[[], object]:
         """A zero-argument callable doing one whole run of ``artefact`` (synchronised if asynchronous)."""
 
+    def _cycled(self, artefact: Any, mode: str) -> Callable[[], object]:
+        if not isinstance(artefact, Copies):
+            return self.callable(artefact, mode)
+        fns = [self.callable(a, mode) for a in artefact.artefacts]
+        turn = itertools.cycle(fns)
+        return lambda: next(turn)()
+
     def time(self, artefact: Any, mode: str, policy: RepeatPolicy) -> RawTiming:
         from hwnas.profilers import timing
 
         kw = {"clock": time.process_time} if self.clock == "cpu" else {}
-        res = timing.measure(self.callable(artefact, mode), policy, **kw)
+        res = timing.measure(self._cycled(artefact, mode), policy, **kw)
         return RawTiming(res.stats.samples, self.source, res.calls_per_sample, res.warmup, res.stop_reason,
                          res.elapsed_s)  # fmt: skip
 
     def run_for(self, artefact: Any, mode: str, *, min_runs: int, min_seconds: float) -> int:
-        fn = self.callable(artefact, mode)
+        fn = self._cycled(artefact, mode)
         n, t0 = 0, time.perf_counter()
         while n < min_runs or time.perf_counter() - t0 < min_seconds:
             fn()
