@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import statistics
 import tempfile
@@ -43,9 +44,10 @@ def _median(samples: tuple[float, ...]) -> float:
 
 
 def measure(model_name: str, device: str, units: str, rounds: int, clock: str, threads: int | None,
-            cold_mib: float, alloc: str) -> dict:  # fmt: skip
-    policy = replace(POLICY, cold_weights_mib=cold_mib)
-    cfg = replace(load_device(device), repeat=policy, allocator=alloc)
+            cold_mib: float | None, alloc: str | None) -> dict:  # fmt: skip
+    base = load_device(device)
+    cold = base.repeat.cold_weights_mib if cold_mib is None else cold_mib
+    cfg = replace(base, repeat=replace(POLICY, cold_weights_mib=cold), allocator=alloc or base.allocator)
     prof = get_profiler(cfg, threads=threads, clock=clock)
     model = resolve_model(model_name)
     unit_list = prof.units(model.spec.layers, units)
@@ -72,7 +74,8 @@ def measure(model_name: str, device: str, units: str, rounds: int, clock: str, t
         "ratio_plain": statistics.median(s / w for s, w in zip(sums, wholes, strict=True)),
         "in_model_sum_ms": statistics.median(model_sums),
         "ratios": [s / w for s, w in zip(model_sums, wholes, strict=True)],
-        "rounds": rounds, "seconds": time.perf_counter() - t0,
+        "rounds": rounds, "seconds": time.perf_counter() - t0, "cold_weights_mib": cold,
+        "allocator": cfg.allocator,
     }  # fmt: skip
 
 
@@ -85,19 +88,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
                     help="cpu: process CPU time, steadier on a busy shared machine")  # fmt: skip
-    ap.add_argument("--cold-weights-mib", type=float, default=32.0,
-                    help="units alone cycle over copies with this many MiB of weights (0: one warm copy); "
-                    "32 = this VM's L3")  # fmt: skip
-    ap.add_argument("--allocator", choices=["warm", "default"], default="warm",
+    ap.add_argument("--cold-weights-mib", type=float, default=None,
+                    help="units alone cycle over copies with this many MiB of weights (0: one warm copy; "
+                    "default: the device config's repeat.cold_weights_mib)")  # fmt: skip
+    ap.add_argument("--allocator", choices=["warm", "default"], default=None,
                     help="warm: glibc keeps freed memory (hwnas.profilers.allocator) for isolated units and "
-                    "the whole model alike")  # fmt: skip
+                    "the whole model alike (default: the device config's)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = ap.parse_args()
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"# {stamp}; {cpu_model()}, {os.cpu_count()} logical cores; load average {load} (1, 5, 15 min) "
           f"at start; {args.clock} clock; {args.rounds} rounds; "
-          f"cold weights {args.cold_weights_mib:g} MiB; {args.allocator} allocator")  # fmt: skip
+          f"cold weights / allocator: {args.cold_weights_mib or 'per device config'} / "
+          f"{args.allocator or 'per device config'}")  # fmt: skip
     print(f"{'model':<19} {'backend':<16} {'units':<6} {'layers':>6} {'units':>5} {'whole ms':>9} "
           f"{'plain sum':>9} {'plain/whole':>11} {'unit sum':>9} {'sum/whole':>9} {'range':>13} {'goal':>5} "
           f"{'secs':>5}")  # fmt: skip
@@ -105,8 +109,10 @@ def main() -> None:
     for name in args.models:
         for dev in args.devices:
             for units in args.units:
-                r = measure(name, dev, units, args.rounds, args.clock, args.threads, args.cold_weights_mib,
-                            args.allocator)
+                # each row in a fresh process: the allocator setting is process-wide and sticks
+                with mp.get_context("spawn").Pool(1) as pool:
+                    r = pool.apply(measure, (name, dev, units, args.rounds, args.clock, args.threads,
+                                             args.cold_weights_mib, args.allocator))  # fmt: skip
                 ratio = statistics.median(r["ratios"])
                 goal = GOAL.get(r["backend"])
                 ok = "" if goal is None or units != "fused" else ("yes" if abs(ratio - 1) <= goal else "NO")

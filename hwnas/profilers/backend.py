@@ -114,6 +114,12 @@ class Builder(abc.ABC):
     def model(self, model: ResolvedModel, workdir: Path) -> Any:
         """The artefact that runs the whole model; ``workdir`` lives as long as the profile."""
 
+    def copies(self, unit: Unit, n: int) -> Copies:
+        """``n`` artefacts of ``unit`` with separate weights, for cold-weight timing; backends whose
+        artefacts carry their inputs share one input between copies (inside a model the input is the
+        output its producer just wrote: warm)."""
+        return Copies(tuple(self.unit(unit) for _ in range(n)))
+
     def check_model(self, model: ResolvedModel) -> None:  # noqa: B027 - optional hook
         """Raise InputError before any job runs when this backend cannot run ``model`` whole."""
 

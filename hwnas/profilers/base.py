@@ -24,7 +24,6 @@ from hwnas.graph.fusion import Unit, fuse
 from hwnas.profilers import allocator
 from hwnas.profilers.backend import (
     Backend,
-    Copies,
     RawTiming,
     fingerprint_for,
     get_backend,
@@ -150,7 +149,7 @@ class Profiler:
         n = self.copies(unit)
         if n == 1:
             return self.builder.unit(unit)
-        return Copies(tuple(self.builder.unit(unit) for _ in range(n)))
+        return self.builder.copies(unit, n)
 
     def fingerprint(self) -> Fingerprint:
         fp = fingerprint_for(self.spec, self.config, threads=self.threads)

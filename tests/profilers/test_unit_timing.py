@@ -41,7 +41,8 @@ def _events(runs=3):
 
 def test_split_unit_profile_by_kernel_role():
     s = split_unit_profile(_events(), _graph(), skip_runs=1)
-    assert (s.run_ms, s.body_ms, s.entry_ms, s.side_ms, s.exit_ms) == pytest.approx((1.0, 0.6, 0.1, 0.05, 0.15))
+    got = (s.run_ms, s.body_ms, s.entry_ms, s.side_ms, s.exit_ms)
+    assert got == pytest.approx((1.0, 0.6, 0.1, 0.05, 0.15))
     assert s.overhead_ms == pytest.approx(0.1) and s.entry_layout == s.exit_layout == "nchwc"
     assert s.kernels["conv_nchwc"] == "body" and s.kernels["hwnas_carrier_0_nchwc"] == "side"
     with pytest.raises(ValueError, match="no model_run"):
