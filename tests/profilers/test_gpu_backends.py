@@ -189,3 +189,31 @@ def test_real_jetson_rails_are_readable():
     if not ok:
         pytest.skip(f"not a Jetson: {why}")
     assert JetsonRails("/").read().total_mw > 0
+
+
+def test_training_step_is_timed_and_metered(fake_nvml, store):
+    res = get_profiler(gpu_config()).profile(tiny_model(), store, per_layer=False, memory=False,
+                                             modes=("inference", "train_step"))  # fmt: skip
+    got = {(m.mode, m.metric) for m in res.measured}
+    assert {("train_step", "latency_ms"), ("train_step", "energy_mj"), ("inference", "power_mw")} <= got
+
+
+def test_onnxruntime_runtime_needs_the_cuda_provider(fake_nvml):
+    from hwnas.profilers.ort_cuda import cuda_provider_available
+
+    cfg = parse_config({"name": "g", "backend": "nvml-gpu",
+                        "connection": {"gpu": 0, "runtime": "onnxruntime"}}, "<t>")  # fmt: skip
+    ok, why = availability(cfg)
+    have, _ = cuda_provider_available()
+    assert ok == have
+    if not have:
+        assert "no CUDAExecutionProvider" in why and "onnxruntime-gpu" in why
+
+
+def test_unknown_runtime_is_a_config_error(fake_nvml):
+    from hwnas.errors import InputError
+    from hwnas.profilers.nvml_gpu import runtime
+
+    cfg = parse_config({"name": "g", "backend": "nvml-gpu", "connection": {"runtime": "tensorrt"}}, "<t>")
+    with pytest.raises(InputError, match="connection.runtime"):
+        runtime(cfg)
