@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "hwnas.cli.nb201",
     "hwnas.cli.search",
     "hwnas.cli.parse",
+    "hwnas.cli.adaptive",
 )
 
 _state = {"debug": False}

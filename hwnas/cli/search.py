@@ -111,11 +111,39 @@ def search(
         None, "--history", "--out", "-o", help="Write the full history (JSON)."
     ),
     cost_features: str = COST_FEATURES_OPTION,
+    cost: str = typer.Option(
+        "flops", "--cost", help="One-shot: flops, params, macs or latency (needs --table)."
+    ),
+    budget: str | None = typer.Option(
+        None, "--budget", help="One-shot: budget on --cost, e.g. 2M (FLOPs), 40k (params), 1.5ms (latency)."
+    ),
+    space: str = typer.Option(
+        "reduced", "--space", help="One-shot: reduced, table3.2, or a JSON/YAML space."
+    ),
+    penalty: str | None = typer.Option(
+        None, "--penalty", help="One-shot: linear:lam,scale | fbnet:alpha,beta | budget:B,lam | log:lam."
+    ),
+    final_epochs: int = typer.Option(0, "--final-epochs", min=0, help="One-shot: retrain the derived net."),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", min=1, help="One-shot: batch size."),
+    max_train: int | None = typer.Option(
+        None, "--max-train", min=8, help="One-shot: cap the training split."
+    ),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="One-shot: resume file, per epoch."),
+    onnx_out: Path | None = typer.Option(None, "--onnx", help="One-shot: export the derived net to ONNX."),
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
-    from hwnas.workflows.search import CostSpec, ObjectiveSpec, run_search
+    from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
+    from hwnas.workflows.search import TRAIN_DEFAULT_DEVICE, CostSpec, ObjectiveSpec, run_search
+
+    if searcher in ONESHOT_CLI:
+        opts = OneShotOptions(
+            searcher, cost, budget, cost_table, space, penalty, dataset, device or TRAIN_DEFAULT_DEVICE,
+            epochs, final_epochs, batch_size, seed, max_train, history_path, checkpoint, onnx_out,
+            store_path, json_out,
+        )  # fmt: skip
+        return run_oneshot(opts)
 
     spec = ObjectiveSpec(
         objective, dataset, device, data, budget_percentile=budget_percentile, epochs=epochs, seed=seed

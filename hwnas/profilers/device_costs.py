@@ -63,6 +63,8 @@ def device_cost_fn(
             costs["energy_mj"] = got["energy_mj"]
             if got.get("latency_ms"):
                 costs["power_mw"] = got["energy_mj"] / (got["latency_ms"] / 1e3)  # mJ / s = mW
+        if "power_mw" in got:  # sampled backends (NVML, Jetson rails) measure average power directly
+            costs["power_mw"] = got["power_mw"]
         missing = [c for c in cost_names if c not in costs]
         if missing:
             raise MeasurementError(
