@@ -21,12 +21,15 @@ import typer
 from hwnas.cli._common import (
     JSON_OPTION,
     STORE_OPTION,
+    as_file,
+    check_range,
     err,
     open_store,
     out,
     print_json,
     progress,
     progress_phases,
+    store_file,
     table,
 )
 from hwnas.errors import CheckFailedError
@@ -66,7 +69,12 @@ PERCENTILE_OPTION = typer.Option(
     help="nb201 without a latency constraint: budget = this percentile of the device's latency (default 25).",
 )
 SAMPLES_OPTION = typer.Option(
-    20, "--cost-samples", "--profile-samples", min=3, help="Random configs profiled to fit the cost models."
+    20,
+    "--cost-samples",
+    "--profile-samples",
+    min=3,
+    max=100_000,
+    help="Random configs profiled to fit the cost models.",
 )
 CONSTRAINT_OPTION = typer.Option(
     [], "--constraint", "-c", help="Budget, repeatable: power<=90W, memory<=1.25GB, latency<=5ms."
@@ -89,9 +97,9 @@ def search(
     constraint: list[str] = CONSTRAINT_OPTION,
     budget_percentile: float | None = PERCENTILE_OPTION,
     cost_table: Path | None = TABLE_OPTION,
-    evals: int = typer.Option(20, "--evals", "-n", min=1, help="Function evaluations."),
+    evals: int = typer.Option(20, "--evals", "-n", min=1, max=100_000, help="Function evaluations."),
     seed: int = typer.Option(0, "--seed", help="Searcher seed."),
-    epochs: int = typer.Option(6, "--epochs", min=1, help="Training epochs per trial (train)."),
+    epochs: int = typer.Option(6, "--epochs", min=1, max=10_000, help="Training epochs per trial (train)."),
     cost_samples: int = SAMPLES_OPTION,
     cost_data: Path | None = typer.Option(
         None,
@@ -135,15 +143,26 @@ def search(
 ) -> None:
     """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
     from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
+    from hwnas.io import atomic_output, check_outputs
+    from hwnas.searchers.registry import searcher_class
     from hwnas.workflows.search import TRAIN_DEFAULT_DEVICE, CostSpec, ObjectiveSpec, run_search
 
+    check_range("--budget-percentile", budget_percentile, 0, 100, lo_open=True)
     if searcher in ONESHOT_CLI:
+        check_outputs({"--history": history_path, "--onnx": onnx_out},
+                      {"--table": cost_table, "--store": store_file(store_path)})  # fmt: skip
         opts = OneShotOptions(
             searcher, cost, budget, cost_table, space, penalty, dataset, device or TRAIN_DEFAULT_DEVICE,
             epochs, final_epochs, batch_size, seed, max_train, history_path, checkpoint, onnx_out,
             store_path, json_out,
         )  # fmt: skip
         return run_oneshot(opts)
+    searcher_class(searcher)  # unknown names fail before any work
+    check_outputs(
+        {"--history": history_path, "--save-cost-data": save_cost_data},
+        {"--cost-data": cost_data, "--objective": as_file(objective), "--store": store_file(store_path),
+         "--table": cost_table, "--data": data},
+    )  # fmt: skip
 
     spec = ObjectiveSpec(
         objective, dataset, device, data, budget_percentile=budget_percentile, epochs=epochs, seed=seed
@@ -180,7 +199,8 @@ def search(
             store.close()
     hist = res.history
     if history_path is not None:
-        hist.save_json(history_path)
+        with atomic_output(history_path) as tmp:
+            hist.save_json(tmp)
     if json_out:
         print_json(res.summary)
     else:
@@ -212,8 +232,8 @@ def compare(
     dataset: str | None = DATASET_OPTION,
     device: str | None = DEVICE_OPTION,
     data: Path | None = DATA_OPTION,
-    seeds: int = typer.Option(10, "--seeds", min=1, help="Seeds per searcher (0..N-1)."),
-    evals: int = typer.Option(50, "--evals", "-n", min=1, help="Function evaluations per run."),
+    seeds: int = typer.Option(10, "--seeds", min=1, max=10_000, help="Seeds per searcher (0..N-1)."),
+    evals: int = typer.Option(50, "--evals", "-n", min=1, max=100_000, help="Function evaluations per run."),
     constraint: list[str] = CONSTRAINT_OPTION,
     budget_percentile: float | None = PERCENTILE_OPTION,
     cost_table: Path | None = TABLE_OPTION,
@@ -230,6 +250,7 @@ def compare(
         "--cost-samples",
         "--profile-samples",
         min=3,
+        max=100_000,
         help="Configs profiled to fit the cost models (once, before the runs).",
     ),
     jobs: int = typer.Option(
@@ -244,8 +265,15 @@ def compare(
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
+    from hwnas.io import atomic_output, check_outputs, write_text_atomic
     from hwnas.workflows.search import CostSpec, ObjectiveSpec, run_comparison
 
+    check_range("--tolerance", tolerance, 0)
+    check_range("--budget-percentile", budget_percentile, 0, 100, lo_open=True)
+    check_outputs(
+        {"--plot": plot, "--history": histories},
+        {"--objective": as_file(objective), "--table": cost_table, "--data": data},
+    )
     spec = ObjectiveSpec(objective, dataset, device, data, budget_percentile=budget_percentile)
     names = [s.strip() for s in searchers.split(",") if s.strip()]
     store = open_store(store_path) if objective == "train" and constraint else None
@@ -269,9 +297,10 @@ def compare(
     if plot is not None:
         from hwnas.searchers.plot import plot_comparison
 
-        plot_comparison(comp, plot)
+        with atomic_output(plot) as tmp:
+            plot_comparison(comp, tmp)
     if histories is not None:
-        histories.write_text(json.dumps(comp.to_dict(with_histories=True), default=str))
+        write_text_atomic(histories, json.dumps(comp.to_dict(with_histories=True), default=str))
     if json_out:
         print_json(comp.to_dict())
         return

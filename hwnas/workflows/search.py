@@ -189,7 +189,10 @@ def cost_predictor(
         featurizer=featurizer,
     )
     if spec.save_cost_data is not None:
-        data.to_csv(spec.save_cost_data, index=False)
+        from hwnas.io import atomic_output
+
+        with atomic_output(spec.save_cost_data) as tmp:
+            data.to_csv(tmp, index=False)
     errs = ", ".join(f"{k} {v:.2f} %" for k, v in pred.errors().items())
     return pred, f"linear models fitted on {spec.samples} profiled configs (10-fold CV RMSPE {errs})"
 
