@@ -394,8 +394,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compare-searchers")
     def compare(
-        objective: str = typer.Option(
-            ..., "--objective", "-o", help="hyperpower-digits, nb201, or a table file."
+        objective: str | None = typer.Option(
+            None, "--objective", "-o", help="hyperpower-digits, nb201, or a table file."
+        ),
+        from_history: list[Path] = typer.Option(
+            [],
+            "--from-history",
+            help="Compare saved --history files instead of running (black-box or one-shot; repeatable; "
+            "grouped by their searcher).",
         ),
         seeds: int = typer.Option(10, "--seeds", min=1, max=10_000, help="Seeds per searcher (0..N-1)."),
         evals: int = typer.Option(
@@ -429,27 +435,38 @@ def register(app: typer.Typer) -> None:
         from hwnas.searchers.registry import searcher_class
 
         check_range("--tolerance", tolerance, 0)
-        check_outputs({"--plot": plot, "--histories": histories}, {"--objective": as_file(objective)})
-        names = [s.strip() for s in searchers.split(",") if s.strip()]
-        for n in names:
-            searcher_class(n)
-        obj = get_objective(objective)
-        cons = list(constraint)
-        if not cons and getattr(obj, "constraint", None) is not None:
-            cons = [str(obj.constraint)]
-        with progress(f"{len(names)} searchers x {seeds} seeds", len(names) * seeds, not json_out) as advance:
-            comp = compare_searchers(
-                obj,
-                names,
-                seeds=range(seeds),
-                n_evals=evals,
-                constraints=cons,
-                tolerance=tolerance,
-                cost_model_samples=cost_samples,
-                objective_name=objective,
-                cost_features=cost_features,
-                progress=lambda name, done, total: advance(1, description=name),
+        if from_history:
+            comp = _comparison_from_files(from_history, list(constraint), tolerance, objective)
+            objective = comp.objective
+            evals, seeds = comp.n_evals, max(len(hs) for hs in comp.histories.values())
+        elif objective is None:
+            raise InputError(
+                "give --objective (run the searchers) or --from-history FILE (compare saved runs)"
             )
+        else:
+            check_outputs({"--plot": plot, "--histories": histories}, {"--objective": as_file(objective)})
+            names = [s.strip() for s in searchers.split(",") if s.strip()]
+            for n in names:
+                searcher_class(n)
+            obj = get_objective(objective)
+            cons = list(constraint)
+            if not cons and getattr(obj, "constraint", None) is not None:
+                cons = [str(obj.constraint)]
+            with progress(
+                f"{len(names)} searchers x {seeds} seeds", len(names) * seeds, not json_out
+            ) as advance:
+                comp = compare_searchers(
+                    obj,
+                    names,
+                    seeds=range(seeds),
+                    n_evals=evals,
+                    constraints=cons,
+                    tolerance=tolerance,
+                    cost_model_samples=cost_samples,
+                    objective_name=objective,
+                    cost_features=cost_features,
+                    progress=lambda name, done, total: advance(1, description=name),
+                )
         if plot is not None:
             from hwnas.searchers.plot import plot_comparison
 
@@ -502,6 +519,25 @@ def register(app: typer.Typer) -> None:
             out.print(f"cost models (10-fold CV RMSPE): {errs}", highlight=False)
         if plot is not None:
             out.print(f"figure: {plot}", highlight=False)
+
+
+def _comparison_from_files(
+    paths: list[Path], constraints: list[str], tolerance: float, objective: str | None
+) -> Any:
+    """A Comparison of saved histories (``--history`` files of black-box or one-shot searches)."""
+    from hwnas.searchers.base import History
+    from hwnas.searchers.compare import comparison_from_histories
+
+    groups: dict[str, list[History]] = {}
+    for p in paths:
+        h = History.load_json(p)
+        groups.setdefault(str(h.meta.get("searcher") or p.stem), []).append(h)
+    name = objective or ", ".join(
+        sorted({str(h.meta.get("objective")) for hs in groups.values() for h in hs})
+    )
+    return comparison_from_histories(
+        groups, constraints=constraints, tolerance=tolerance, objective_name=name
+    )
 
 
 def _print_trials(hist: Any, cost_names: list[str]) -> None:
