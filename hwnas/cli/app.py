@@ -14,6 +14,7 @@ import sys
 import typer
 from rich.markup import escape
 
+import hwnas.spaces  # noqa: F401  (registers the mbv2: / nb201: model-name families)
 from hwnas import __version__
 from hwnas.cli._common import err
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from hwnas.cost_models.features import LAYER_FEATURE_COLUMNS, layer_features
 from hwnas.errors import InputError
+from hwnas.graph.layer import LayerSpec
 
 KEY = "layer_key"
 
@@ -115,7 +116,8 @@ def load_store_data(
 
     lay = df[(df["scope"] == "layer") & (df["metric"] == (layer_metric or metric))]
     lay = lay.sort_values(["model_id", "layer_index"])
-    specs = store.get_layer_specs(lay["layer_key"].unique().tolist()) if len(lay) else {}
+    keys = lay["layer_key"].unique().tolist()
+    specs = store.get_layer_specs(keys, decode=LayerSpec.from_dict) if len(lay) else {}
     missing = sorted(set(lay["layer_key"]) - set(specs))
     if missing:
         raise InputError(
