@@ -47,6 +47,7 @@ from hwnas.searchers.penalty import CostPenalty, make_penalty
 ONESHOT: dict[str, str] = {
     "single-path": "hwnas.searchers.single_path:make_single_path_searcher",
     "multi-path": "hwnas.searchers.multi_path:make_multi_path_searcher",
+    "fbnetv2": "hwnas.searchers.fbnetv2:make_fbnetv2_searcher",
 }
 
 
@@ -141,6 +142,7 @@ class OneShotSearcher:
         weight_decay: float = 4e-5,
         arch_weight_decay: float = 0.0,
         bilevel: bool = False,
+        arch_schedule: str = "step",
         grad_clip: float | None = 5.0,
         weight_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
         arch_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
@@ -164,6 +166,11 @@ class OneShotSearcher:
         self.epochs = int(epochs)
         self.warmup_epochs = int(warmup_epochs)
         self.bilevel = bool(bilevel)
+        if arch_schedule not in ("step", "epoch"):
+            raise InputError(f"arch_schedule must be 'step' or 'epoch', got {arch_schedule!r}")
+        # bilevel only. "step": an arch step after every weight step; "epoch": all weight steps of an
+        # epoch, then one arch step per arch_data batch (FBNet/FBNetV2, Wan thesis §3.4).
+        self.arch_schedule = arch_schedule
         self.grad_clip = grad_clip
         self.seed = seed
         self.device = torch.device(device)
@@ -201,6 +208,7 @@ class OneShotSearcher:
                 "epochs": self.epochs,
                 "warmup_epochs": self.warmup_epochs,
                 "bilevel": self.bilevel,
+                "arch_schedule": self.arch_schedule,
                 "n_weight_params": int(sum(p.numel() for p in w_params)),
                 "n_arch_params": int(sum(p.numel() for p in a_params)),
             }
@@ -241,7 +249,7 @@ class OneShotSearcher:
         self.opt_w.step()
         if joint and self.opt_a is not None:
             self.opt_a.step()
-        if searching and self.bilevel and self.opt_a is not None:
+        if searching and self.bilevel and self.opt_a is not None and self.arch_schedule == "step":
             loss = self.arch_step(*(arch_batch if arch_batch is not None else (x, y)))
         return float(loss.detach()), float(ce.detach()), float(cost.detach())
 
@@ -302,7 +310,8 @@ class OneShotSearcher:
             t0 = time.perf_counter()
             self.supernet.on_epoch_start(epoch, self.epochs)
             searching = epoch >= self.warmup_epochs
-            arch_iter = _cycle(arch_data) if (self.bilevel and arch_data is not None) else None
+            per_step = self.bilevel and arch_data is not None and self.arch_schedule == "step"
+            arch_iter = _cycle(arch_data) if per_step else None
             losses, ces, costs = [], [], []
             for step, (x, y) in enumerate(train):
                 lr = self._set_lr(epoch, step, n_steps)
@@ -318,6 +327,9 @@ class OneShotSearcher:
                 costs.append(cost)
                 if on_step is not None:
                     on_step(StepInfo(epoch, step, n_steps, loss, ce, cost))
+            if searching and self.bilevel and self.arch_schedule == "epoch" and self.opt_a is not None:
+                for xa, ya in arch_data if arch_data is not None else train:
+                    self.arch_step(xa, ya)
             train_s = time.perf_counter() - t0
             acc = self.validate(val)
             trial = self._record(
