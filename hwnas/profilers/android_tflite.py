@@ -305,7 +305,7 @@ register_backend(Backend(
     probe=_probe,
     versions=_versions,
     modes=("inference",),
-    fusion="none",
+    fusion="tflite",
     fingerprint="android",
     description="an Android phone over adb running TFLite's benchmark_model",
 ))  # fmt: skip

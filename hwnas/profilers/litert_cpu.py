@@ -130,7 +130,7 @@ register_backend(Backend(
     probe=_probe,
     versions=_versions,
     modes=("inference",),
-    fusion="none",
+    fusion="tflite",
     fingerprint="litert-cpu",
     description="LiteRT (TFLite) interpreter in this process, .tflite files from the Keras builder",
 ))  # fmt: skip

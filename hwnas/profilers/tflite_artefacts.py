@@ -21,6 +21,33 @@ from hwnas.errors import InputError
 from hwnas.profilers.backend import Builder
 
 
+def tflite_fusion_rules() -> Any:
+    """The kernels the TFLite converter makes (checked in ``tests/tf/test_tflite_backends.py``): a
+    convolution with its batch-norm folded into the weights and a ReLU/ReLU6/tanh as its fused activation
+    is one CONV_2D / DEPTHWISE_CONV_2D; a dense layer with its activation one FULLY_CONNECTED; dropout and
+    identity vanish."""
+    from hwnas.graph.fusion import FusionRule, FusionRules
+
+    acts = frozenset({"relu", "relu6", "tanh"})
+    return FusionRules(
+        "tflite",
+        rules=(
+            FusionRule("conv+bn+act", frozenset({"conv2d"}), (frozenset({"batchnorm"}), acts)),
+            FusionRule("linear+act", frozenset({"linear"}), (acts,)),
+        ),
+        absorbed=frozenset({"dropout", "identity"}),
+    )
+
+
+def register_tflite_fusion() -> None:
+    from hwnas.graph.fusion import register_fusion_rules
+
+    register_fusion_rules(tflite_fusion_rules())
+
+
+register_tflite_fusion()
+
+
 @dataclass
 class TfliteArtefact:
     """A ``.tflite`` file, its NCHW input shapes, the Keras → torch layer-name map, and runner state."""
