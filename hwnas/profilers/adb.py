@@ -60,7 +60,9 @@ class AdbSettings:
             raise ConfigError(f"{src}: unknown connection field(s) {extra}; expected some of {sorted(known)}")
 
         def fail(field: str, expected: str) -> ConfigError:
-            return ConfigError(f"{src}: field 'connection.{field}': expected {expected}, got {c.get(field)!r}")
+            return ConfigError(
+                f"{src}: field 'connection.{field}': expected {expected}, got {c.get(field)!r}"
+            )
 
         if c.get("transport", "usb") not in ("usb", "tcp"):
             raise fail("transport", "usb or tcp")
@@ -123,7 +125,9 @@ class AdbShell:
         try:
             from adb_shell.adb_device import AdbDevice, AdbDeviceTcp
         except ModuleNotFoundError as exc:
-            raise DeviceUnavailableError("adb needs the adb-shell package", hint="pip install 'hwnas[android]'") from exc
+            raise DeviceUnavailableError(
+                "adb needs the adb-shell package", hint="pip install 'hwnas[android]'"
+            ) from exc
         s = self.settings
         if self._transport is not None:
             return AdbDevice(self._transport, default_transport_timeout_s=s.timeout_s)
@@ -132,7 +136,9 @@ class AdbShell:
         try:
             from adb_shell.adb_device import AdbDeviceUsb
         except ImportError as exc:  # AdbDeviceUsb needs libusb1
-            raise DeviceUnavailableError("adb over USB needs libusb1", hint="pip install 'adb-shell[usb]'") from exc
+            raise DeviceUnavailableError(
+                "adb over USB needs libusb1", hint="pip install 'adb-shell[usb]'"
+            ) from exc
         return AdbDeviceUsb(serial=s.serial, default_transport_timeout_s=s.timeout_s)
 
     def _signers(self) -> list[Any]:
@@ -165,8 +171,9 @@ class AdbShell:
                          else f"USB {self.settings.serial or '(first phone)'}")  # fmt: skip
                 raise PhoneDisconnected(
                     f"cannot connect to the phone over adb ({where}): {type(exc).__name__}: {exc}",
-                    hint="check the cable or Wi-Fi, that USB debugging is on and this host's key is accepted; "
-                    "stop a running `adb server` (it holds the USB interface): `adb kill-server`",
+                    hint="check the cable or Wi-Fi, that USB debugging is on and this host's key is "
+                    "accepted; stop a running `adb server` (it holds the USB interface): `adb kill-server`. "
+                    "What was measured is stored: run the same command again to resume",
                 ) from exc
 
     def close(self) -> None:
@@ -197,8 +204,10 @@ class AdbShell:
         """Run ``argv`` in the phone's shell; its output. MeasurementError-free: a non-zero exit raises
         InputError naming the command when ``check``."""
         line = quote_command(argv) + f"; echo {_RC_MARK}$?"
-        out = self._retry(f"`{argv[0]}`", lambda d: d.shell(line, read_timeout_s=timeout_s or self.settings.timeout_s,
-                                                             timeout_s=timeout_s, decode=False))  # fmt: skip
+        read_s = timeout_s or self.settings.timeout_s
+        out = self._retry(
+            f"`{argv[0]}`", lambda d: d.shell(line, read_timeout_s=read_s, timeout_s=timeout_s, decode=False)
+        )
         text = out.decode("utf-8", errors="replace") if isinstance(out, bytes) else str(out)
         body, _, rc_text = text.rpartition(_RC_MARK)
         if not _:

@@ -62,7 +62,8 @@ def shell_for(config: DeviceConfig) -> AdbShell:
 
 
 def benchmark_command(settings: AdbSettings, remote_binary: str, remote_graph: str, threads: int, *,
-                      warmup: int, num_runs: int, max_secs: float, op_profiling: bool) -> list[str]:  # fmt: skip
+                      warmup: int, num_runs: int, max_secs: float,
+                      op_profiling: bool) -> list[str]:  # fmt: skip
     """The benchmark_model argument list (quoted later, never joined by hand)."""
     argv = [
         remote_binary,
@@ -137,7 +138,8 @@ class AndroidRunner(Runner):
         samples, counts, runs = [], [], []
         for _ in range(self.settings.invocations):
             run = self.invoke(artefact, warmup=policy.warmup, num_runs=max(policy.min_repeats, 10),
-                              max_secs=policy.max_seconds, op_profiling=self.settings.op_profiling)  # fmt: skip
+                              max_secs=policy.max_seconds,
+                              op_profiling=self.settings.op_profiling)  # fmt: skip
             if run.avg_ms is None or not run.count:
                 raise MeasurementError(f"benchmark_model printed no average for {artefact.path.name}")
             samples.append(run.avg_ms)

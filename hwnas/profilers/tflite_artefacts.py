@@ -62,8 +62,8 @@ def quantization_of(config: DeviceConfig) -> str:
     q = str((config.connection or {}).get("quantization", "float32"))
     if q not in ("float32", "int8"):
         raise InputError(
-            f"{config.source_path or config.name}: field 'connection.quantization': expected float32 or int8, "
-            f"got {q!r}"
+            f"{config.source_path or config.name}: field 'connection.quantization': expected float32 or "
+            f"int8, got {q!r}"
         )
     return q
 
@@ -95,7 +95,9 @@ class TfliteBuilder(Builder):
         from hwnas.graph.builders.tflite import convert
 
         km = torch_to_keras(model.module, [tuple(model.input_shape)], name="model")
-        path = convert(km, Path(workdir) / f"model_{self.quantization}.tflite", quantization=self.quantization)
+        path = convert(
+            km, Path(workdir) / f"model_{self.quantization}.tflite", quantization=self.quantization
+        )
         return TfliteArtefact(path, [tuple(model.input_shape)], dict(km.hwnas_names))
 
     def check_model(self, model: Any) -> None:

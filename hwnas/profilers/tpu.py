@@ -214,17 +214,20 @@ class XlaProfiler(Profiler):
             except (HwnasError, RuntimeError, ValueError) as exc:
                 msg = exc.message if isinstance(exc, HwnasError) else f"{type(exc).__name__}: {exc}"
                 raise MeasurementError(f"XLA cost of {same[0].name or same[0].key()}: {msg}") from exc
-            return [r for u in same for r in self._cost_records(
-                cost, lambda m, v, e, u=u: self._unit_record(base, mode, scope, m, v, u, source="xla-hlo-cost",
-                                                             extra=e))]  # fmt: skip
+            out: list[Measurement] = []
+            for u in same:
+                out += self._cost_records(cost, lambda m, v, e, u=u: self._unit_record(
+                    base, mode, scope, m, v, u, source="xla-hlo-cost", extra=e))  # fmt: skip
+            return out
 
         return run
 
     def _model_cost_job(self, base: dict[str, Any], mode: str, ctx: Callable[[], Any]) -> Callable:
         def run() -> list[Measurement]:
             cost = self.runner.cost(ctx())
-            return self._cost_records(cost, lambda m, v, e: self._record(base, mode, "model", m, v,
-                                                                       source="xla-hlo-cost", extra=e))
+            return self._cost_records(
+                cost, lambda m, v, e: self._record(base, mode, "model", m, v, source="xla-hlo-cost", extra=e)
+            )
 
         return run
 

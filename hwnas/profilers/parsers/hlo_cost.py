@@ -45,7 +45,8 @@ _TRANSCENDENTAL = frozenset({
 _FREE = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "after-all",
                    "partition-id", "replica-id", "iota"})  # fmt: skip
 _MOVES = frozenset({"broadcast", "reshape", "transpose", "copy", "slice", "dynamic-slice", "concatenate",
-                    "pad", "reverse", "gather", "dynamic-update-slice", "copy-start", "copy-done"})  # fmt: skip
+                    "pad", "reverse", "gather", "dynamic-update-slice", "copy-start",
+                    "copy-done"})  # fmt: skip
 
 _COMP_HEAD = re.compile(r"^(ENTRY\s+)?%?([\w.\-]+)\s*\((.*)\)\s*->\s*(.*?)\s*\{\s*$")
 _INSTR = re.compile(r"^\s*(ROOT\s+)?%?([\w.\-]+)\s*=\s*(.+?)\s+([\w\-]+)\((.*)$")

@@ -102,8 +102,8 @@ class AndroidBatterySampler(PowerSampler):
         except Exception as exc:  # no phone, no such file: say why
             return False, f"battery uevent unreadable: {getattr(exc, 'message', exc)}"
         if not r.voltage_v or not r.raw_current:
-            return False, (f"the battery gauge reports zeros (voltage {r.voltage_v} V, current {r.raw_current}): "
-                           "no real fuel gauge, so no power readings")  # fmt: skip
+            return False, (f"the battery gauge reports zeros (voltage {r.voltage_v} V, current "
+                           f"{r.raw_current}): no real fuel gauge, so no power readings")  # fmt: skip
         if r.status != "discharging":
             return False, CHARGING_CAVEAT.format(status=r.status or "unknown")
         return True, f"battery gauge at {self.settings.battery_path} (status discharging)"
