@@ -6,7 +6,9 @@ convolution with its ReLU6 fused in). ``hwnas.graph.builders.keras`` names every
 module and records the exact map (``hwnas_names``), so a name segment, less TF's ``_<n>`` uniquifying
 suffix, gives a torch module name, and its longest dotted prefix among the LayerSpec names gives the layer.
 An op that names several layers (a fused kernel) is charged to the first of them in model order; the others
-are listed as fused into it.
+are listed as fused into it. The converter renames the tensor of the graph's output to the signature's
+(``StatefulPartitionedCall_1:0``), so the last op, when it names no layer that way, is charged to the last
+layer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 _SUFFIX = re.compile(r"_\d+$")
+_SIGNATURE_OUTPUT = re.compile(r"^(StatefulPartitionedCall|PartitionedCall|Identity)(_\d+)?(:\d+)?$")
 
 
 @dataclass
@@ -58,4 +61,6 @@ def map_ops(op_names: Sequence[str], layer_names: Sequence[str], keras_names: Ma
                         found.append(hit)
                     break
         out.layers.append(sorted(found))
+    if out.layers and not out.layers[-1] and index and _SIGNATURE_OUTPUT.match(op_names[-1].split(";")[-1]):
+        out.layers[-1] = [len(layer_names) - 1]
     return out
