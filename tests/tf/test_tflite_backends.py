@@ -109,5 +109,5 @@ def test_cli_profile_host_tflite(tiny, tmp_path, capsys) -> None:
                "--no-per-layer", "--no-memory", "--store", str(tmp_path / "c.db"), "--json"])  # fmt: skip
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["result"]["backend"] == "litert-cpu" and data["result"]["records_written"] == 1
+    assert data["result"]["backend"] == "litert-cpu" and data["result"]["records_written"] >= 1
     assert data["summary"][0]["latency_ms"] > 0 and data["summary"][0]["latency_ms_source"] == "wallclock"
