@@ -38,10 +38,9 @@ def _config(tmp_path, name: str, backend: str, **connection):
 
 def test_tflite_fusion_rules_match_the_converter(tiny, litert, tmp_path) -> None:
     """conv+bn+relu6 is one TFLite op, the depthwise one too, pool and flatten and linear their own."""
-    from hwnas.graph.fusion import fuse
-
     from hwnas.graph.builders.keras import torch_to_keras
     from hwnas.graph.builders.tflite import convert
+    from hwnas.graph.fusion import fuse
     from hwnas.profilers.tflite_artefacts import tflite_fusion_rules
 
     units = fuse(tiny.spec.layers, tflite_fusion_rules())
