@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "hwnas.cli.cost_models",
     "hwnas.cli.nb201",
     "hwnas.cli.search",
+    "hwnas.cli.report",
 )
 
 _state = {"debug": False}
