@@ -33,6 +33,9 @@ class PowerConfig:
     sampling_hz: float = 10.0
     rails: tuple[str, ...] = ()
     idle_power_mw: float | None = None
+    # Energy windows last at least max(min_window_s, 10 x the sensor's polled update period); 1 s by
+    # default (hwnas.profilers.power.energy). Lower it only for tests of the measurement path itself.
+    min_window_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,8 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         rails=tuple(rails),
         idle_power_mw=None if idle is None else _number(src, "power.idle_power_mw", idle, lo=-1e-12,
                                                          expected="a number of milliwatts >= 0"),
+        min_window_s=_number(src, "power.min_window_s", pw.get("min_window_s", 1.0), lo=0,
+                             expected="a positive number of seconds (default 1)"),
     )  # fmt: skip
     peak = data.get("peak_flops")
     bw = data.get("memory_bandwidth_bytes_s")

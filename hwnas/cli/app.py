@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "hwnas.cli.cost_models",
     "hwnas.cli.nb201",
     "hwnas.cli.search",
+    "hwnas.cli.parse",
+    "hwnas.cli.adaptive",
     "hwnas.cli.report",
 )
 

@@ -77,6 +77,8 @@ def device_cost_fn(
             costs["energy_mj"] = got["energy_mj"]
             if got.get("latency_ms"):
                 costs["power_mw"] = got["energy_mj"] / (got["latency_ms"] / 1e3)  # mJ / s = mW
+        if "power_mw" in got:  # sampled backends (NVML, Jetson rails) measure average power directly
+            costs["power_mw"] = got["power_mw"]
         missing = [c for c in cost_names if c not in costs]
         if missing:
             from hwnas.errors import MeasurementError
@@ -168,7 +170,7 @@ def register(app: typer.Typer) -> None:
             "hyperpower",
             "--searcher",
             "-s",
-            help="hyperpower, bo_vanilla, random_search, random_walk or evolution.",
+            help="hyperpower, bo_vanilla, random_search, random_walk or evolution; one-shot: fbnetv2.",
         ),
         objective: str = typer.Option(
             "train",
@@ -210,10 +212,48 @@ def register(app: typer.Typer) -> None:
         ),
         history_path: Path | None = typer.Option(None, "--history", help="Write the full history (JSON)."),
         cost_features: str = COST_FEATURES_OPTION,
+        cost: str = typer.Option(
+            "flops", "--cost", help="One-shot: flops, params, macs or latency (needs --table)."
+        ),
+        budget: str | None = typer.Option(
+            None,
+            "--budget",
+            help="One-shot: budget on --cost, e.g. 2M (FLOPs), 40k (params), 1.5ms (latency).",
+        ),
+        cost_table: Path | None = typer.Option(
+            None, "--table", help="One-shot, --cost latency: the device's per-layer cost table (hwnas fit)."
+        ),
+        space: str = typer.Option(
+            "reduced", "--space", help="One-shot: reduced, table3.2, or a JSON/YAML space."
+        ),
+        penalty: str | None = typer.Option(
+            None, "--penalty", help="One-shot: linear:lam,scale | fbnet:alpha,beta | budget:B,lam | log:lam."
+        ),
+        final_epochs: int = typer.Option(
+            0, "--final-epochs", min=0, help="One-shot: retrain the derived net."
+        ),
+        batch_size: int = typer.Option(64, "--batch-size", min=1, help="One-shot: batch size."),
+        max_train: int | None = typer.Option(
+            None, "--max-train", min=8, help="One-shot: cap the training split."
+        ),
+        checkpoint: Path | None = typer.Option(
+            None, "--checkpoint", help="One-shot: resume file, per epoch."
+        ),
+        onnx_out: Path | None = typer.Option(
+            None, "--onnx", help="One-shot: export the derived net to ONNX."
+        ),
         store_path: Path | None = STORE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
+        from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
+
+        if searcher in ONESHOT_CLI:
+            opts = OneShotOptions(
+                searcher, cost, budget, cost_table, space, penalty, dataset, device, epochs, final_epochs,
+                batch_size, seed, max_train, history_path, checkpoint, onnx_out, store_path, json_out,
+            )  # fmt: skip
+            return run_oneshot(opts)
         from hwnas.searchers.constraints import parse_constraints
         from hwnas.searchers.registry import USES_COST_MODEL, make_searcher, searcher_class
 

@@ -47,73 +47,27 @@ UNITS = {"latency_ms": "ms", "energy_mj": "mJ", "power_mw": "mW", "peak_memory_b
 
 
 def estimator_payload(est: Any) -> dict[str, Any]:
-    """A fitted hwnas cost model as JSON-able data (see the module docstring)."""
-    from hwnas.cost_models.analytic import FlopsProportionalModel, RooflineModel
-    from hwnas.cost_models.boosted import BoostedCostModel
-    from hwnas.cost_models.linear import LinearCostModel
-    from hwnas.cost_models.lut import LUTCostModel
+    """A fitted hwnas cost model as JSON-able data: its kind's payload (``hwnas.cost_models.kinds``),
+    the kind name and the residual band."""
+    from hwnas.cost_models.kinds import kind_of_estimator
 
-    band = getattr(est, "residual_band_", None)
-    if isinstance(est, LUTCostModel):
-        fb = est.fallback_
-        return {
-            "kind": "lut",
-            "fallback": estimator_payload(fb) if fb is not None else None,
-            "fallback_name": est.fallback_name_,
-            "band": band,
-        }
-    if isinstance(est, LinearCostModel):
-        return {"kind": "linear", **est.to_payload(), "band": band}
-    if isinstance(est, BoostedCostModel):
-        return {"kind": "boosted", **est.to_payload(), "band": band}
-    if isinstance(est, FlopsProportionalModel):
-        p = est.to_payload()
-        names = getattr(est, "feature_names_in_", None)
-        col = p["column"] if isinstance(p["column"], str) or names is None else str(names[p["column"]])
-        return {"kind": "flops", "column": col, "coef": p["coef"], "intercept": p["intercept"], "band": band}
-    if isinstance(est, RooflineModel):
-        return {"kind": "roofline", **est.to_payload(), "band": band}
-    raise InputError(f"cannot export a {type(est).__name__} as a cost table")
-
-
-def _columns(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise InputError(f"cost table needs feature column(s) {missing[:5]} that the input lacks")
-    return frame[names].to_numpy(float)
+    kind = kind_of_estimator(est)
+    return {"kind": kind.payload_name, **kind.to_payload(est), "band": getattr(est, "residual_band_", None)}
 
 
 def payload_predict(
     payload: dict[str, Any], frame: pd.DataFrame, cache: dict[int, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(point, lo, hi) of an exported estimator on a feature frame."""
-    from hwnas.cost_models import boosted
+    """(point, lo, hi) of an exported estimator on a feature frame (its kind evaluates the payload; the
+    stored residual band applies unless the kind returns its own)."""
+    from hwnas.cost_models.kinds import kind_for_payload
 
-    kind = payload["kind"]
-    if kind == "linear":
-        X = _columns(frame, payload["feature_names"])
-        point = X @ np.asarray(payload["coef"], float) + float(payload["intercept"])
-    elif kind == "boosted":
-        X = _columns(frame, payload["feature_names"])
-        point = boosted.payload_predict(payload, X, "point", cache)
-        if "lo" in payload["groups"]["*"]:
-            lo = boosted.payload_predict(payload, X, "lo", cache)
-            hi = boosted.payload_predict(payload, X, "hi", cache)
-            return point, np.minimum(lo, point), np.maximum(hi, point)
-    elif kind == "flops":
-        point = float(payload["coef"]) * _columns(frame, [payload["column"]])[:, 0] + float(
-            payload["intercept"]
-        )
-    elif kind == "roofline":
-        f = _columns(frame, [str(payload["flops_column"])])[:, 0]
-        b = _columns(frame, [str(c) for c in payload["bytes_columns"]]).sum(axis=1)
-        point = (
-            payload["scale"]
-            * 1000.0
-            * np.maximum(f / payload["peak_flops"], b / payload["memory_bandwidth_bytes_s"])
-        )
-    else:
-        raise SchemaError(f"cost table payload of unknown kind {kind!r}")
+    out = kind_for_payload(str(payload.get("kind")))
+    res = out.predict(payload, frame, cache)
+    if isinstance(res, tuple):
+        point, lo, hi = (np.asarray(a, float) for a in res)
+        return point, lo, hi
+    point = np.asarray(res, float)
     band = payload.get("band")
     if band:
         lo, hi = apply_residual_band(point, band)
@@ -185,18 +139,23 @@ class CostTable:
             )
         if not hit.all():
             payload = self.payload or {}
-            if payload.get("kind") == "lut":
-                payload = payload.get("fallback") or {}
+            missing = keys[~hit].tolist()
             if not payload:
-                missing = keys[~hit].tolist()
                 raise UnknownKeyError(
                     f"{len(missing)} layer key(s) not in cost table ({self.kind}), e.g. {missing[:2]}",
                     hint="profile these layers and refit, or fit the table with a fallback model",
                 )
             miss = ~hit
-            p, lo_, hi_ = payload_predict(payload, frame.loc[miss], self._cache)
+            try:
+                p, lo_, hi_ = payload_predict(payload, frame.loc[miss], self._cache)
+            except UnknownKeyError as exc:
+                raise UnknownKeyError(
+                    f"{len(missing)} layer key(s) not in cost table ({self.kind}), e.g. {missing[:2]}",
+                    hint=exc.hint,
+                ) from exc
             point[miss], lo[miss], hi[miss] = p, lo_, hi_
-            src[miss] = "model:" + (self.meta.get("fallback") or payload["kind"])
+            fb = (payload.get("fallback") or {}).get("kind")
+            src[miss] = "model:" + (self.meta.get("fallback") or fb or payload["kind"])
         return pd.DataFrame({"layer_key": keys.to_numpy(), "value": point, "lo": lo, "hi": hi, "source": src})
 
     def predict_model(self, layers: Any, budget: float | None = None) -> dict[str, Any]:
@@ -283,16 +242,14 @@ def build_cost_table(
     (duplicates are dropped). The estimator's fitted overhead and model band go into meta.
     """
     from hwnas import __version__
-    from hwnas.cost_models.lut import LUTCostModel
+    from hwnas.cost_models.kinds import kind_of_estimator
 
     if input_kind not in ("layers", "tabular"):
         raise InputError(f"input_kind must be 'layers' or 'tabular', got {input_kind!r}")
     rows = pd.DataFrame(columns=list(ROW_COLUMNS))
-    if isinstance(estimator, LUTCostModel):
-        rows = pd.DataFrame(
-            [(k, v[0], v[1], v[2], v[3], "measured") for k, v in estimator.table_.items()],
-            columns=list(ROW_COLUMNS),
-        )
+    kind = kind_of_estimator(estimator)
+    if kind.table_rows is not None:
+        rows = kind.table_rows(estimator)
     elif layer_rows is not None and len(layer_rows):
         uniq = layer_rows.drop_duplicates("layer_key").reset_index(drop=True)
         X = uniq[list(LAYER_FEATURE_COLUMNS)]

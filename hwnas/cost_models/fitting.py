@@ -19,7 +19,18 @@ from hwnas.cost_models.export import CostTable, build_cost_table
 from hwnas.cost_models.features import LAYER_FEATURE_COLUMNS
 from hwnas.errors import InputError
 
-ESTIMATOR_NAMES = ("lut", "boosted", "xgboost", "linear", "flops", "roofline")
+
+def estimator_names() -> tuple[str, ...]:
+    """The registered cost-model kinds (``hwnas.cost_models.kinds``)."""
+    from hwnas.cost_models.kinds import kind_names
+
+    return kind_names()
+
+
+def __getattr__(name: str) -> Any:  # ESTIMATOR_NAMES stays importable, read from the registry
+    if name == "ESTIMATOR_NAMES":
+        return estimator_names()
+    raise AttributeError(name)
 
 
 def make_estimator(
@@ -29,38 +40,20 @@ def make_estimator(
     seed: int = 0,
     device_config: Any = None,
     n_estimators: int = 300,
+    tabular: bool = False,
 ) -> Any:
-    """An unfitted estimator by CLI name (``lut`` takes an optional ``fallback`` name)."""
-    from hwnas.cost_models.analytic import FlopsProportionalModel, RooflineModel
-    from hwnas.cost_models.boosted import BoostedCostModel
-    from hwnas.cost_models.linear import LinearCostModel
-    from hwnas.cost_models.lut import LUTCostModel
+    """An unfitted estimator of the registered kind ``name`` (``lut`` takes an optional ``fallback``
+    kind; ``tabular`` builds it for architecture rows rather than layers)."""
+    from hwnas.cost_models.kinds import get_kind
 
-    if name == "lut":
-        fb = make_estimator(fallback, seed=seed, device_config=device_config) if fallback else None
-        return LUTCostModel(fallback=fb)
-    if name in ("boosted", "xgboost"):
-        return BoostedCostModel(
-            backend="xgboost" if name == "xgboost" else "sklearn",
-            n_estimators=n_estimators,
-            group_column="op_code",
-            random_state=seed,
-        )
-    if name == "linear":
-        return LinearCostModel(random_state=seed)
-    if name == "flops":
-        return FlopsProportionalModel()
-    if name == "roofline":
-        if device_config is None:
-            raise InputError("the roofline model needs a device config", hint="pass --device NAME")
-        return RooflineModel.from_device_config(device_config, calibrate=True)
-    raise InputError(f"unknown cost model {name!r}", hint=f"choose one of {', '.join(ESTIMATOR_NAMES)}")
+    return get_kind(name).make(
+        fallback=fallback, seed=seed, device_config=device_config, n_estimators=n_estimators, tabular=tabular
+    )
 
 
 def _is_lut(est: Any) -> bool:
-    from hwnas.cost_models.lut import LUTCostModel
-
-    return isinstance(est, LUTCostModel)
+    """Whether ``est`` fits on layer keys (a lookup table) rather than on features alone."""
+    return bool(getattr(est, "fits_layer_keys", False))
 
 
 OVERHEADS = ("affine", "per-op", "none")
@@ -319,16 +312,16 @@ def fit_tabular(
     n_estimators: int = 300,
 ) -> tuple[CostTable, dict[str, Any]]:
     """Fit a linear or boosted model on featurised architecture rows; hold out rows (= architectures)."""
-    if name not in ("linear", "boosted", "xgboost", "flops"):
-        raise InputError(f"model {name!r} does not fit tabular rows", hint="use linear, boosted or xgboost")
+    from hwnas.cost_models.kinds import get_kind, kind_names
+
+    if not get_kind(name).tabular:
+        ok = [k for k in kind_names() if get_kind(k).tabular]
+        raise InputError(f"model {name!r} does not fit tabular rows", hint=f"use {', '.join(ok)}")
     if len(y) < 4:
         raise InputError(f"need >= 4 rows to fit and validate, got {len(y)}")
 
     def make() -> Any:
-        est = make_estimator(name, seed=seed, n_estimators=n_estimators)
-        if hasattr(est, "group_column"):
-            est.set_params(group_column=None)
-        return est
+        return make_estimator(name, seed=seed, n_estimators=n_estimators, tabular=True)
 
     # Split by architecture id: repeated rows of one architecture all land on the same side.
     rng = np.random.default_rng(seed)

@@ -19,6 +19,7 @@ weights ``w``. :meth:`CostPredictor.layer_costs` prices candidate LayerSpecs (nu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -61,6 +62,29 @@ class CostEstimate:
     def __len__(self) -> int:
         return len(self.value)
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """In numpy an estimate is its point values (``np.asarray(est)``, ``est_array / measured``)."""
+        return self.value.astype(dtype) if dtype is not None else self.value
+
+    @property
+    def width(self) -> np.ndarray:
+        """``upper - lower`` per architecture (0 for exact costs)."""
+        return self.upper - self.lower
+
+    def take(self, index: Any) -> CostEstimate:
+        """The estimates of a subset of the batch (an index array or mask)."""
+        pick = lambda a: None if a is None else np.asarray(a)[index]  # noqa: E731
+        return CostEstimate(
+            self.name, self.unit, self.value[index], self.lower[index], self.upper[index], self.level,
+            pick(self.source), pick(self.ood), dict(self.info),
+        )  # fmt: skip
+
+    @classmethod
+    def exact(cls, name: str, unit: str, value: Any, source: str = "measured") -> CostEstimate:
+        """Known costs: a zero-width interval."""
+        v = np.asarray(value, float).ravel()
+        return cls(name, unit, v, v.copy(), v.copy(), source=np.full(len(v), source, dtype=object))
+
     def prob_within(self, budget: float | np.ndarray) -> np.ndarray:
         """P(cost <= budget), reading ``[lower, upper]`` as a normal's central ``level`` interval
         (a zero-width interval gives the indicator of the point estimate)."""
@@ -75,7 +99,7 @@ class CostPredictor(Protocol):
 
     @property
     def cost_names(self) -> tuple[str, ...]:
-        """The costs this predictor answers (``latency_ms``, ``energy_mj``, ``power_w``, ``memory_mb`` ...)."""
+        """The costs this predictor answers (``latency_ms``, ``energy_mj``, ``power_mw``, ``memory_mb``)."""
         ...
 
     def predict(self, archs: Sequence[Any]) -> dict[str, CostEstimate]:
@@ -85,6 +109,69 @@ class CostPredictor(Protocol):
     def prob_within(self, archs: Sequence[Any], name: str, budget: float) -> np.ndarray:
         """P(cost ``name`` <= ``budget``) per architecture."""
         ...
+
+
+class PredictorBase:
+    """What every hwnas predictor shares: ``prob_within`` and the conveniences searchers log with.
+
+    Subclasses define ``cost_names`` and ``predict``; this gives ``prob_within`` (from the estimate's
+    interval), ``predict_one`` (one architecture's point costs as floats), ``predict_values`` (point
+    arrays per cost) and ``errors`` (a cross-validated RMSPE per cost, NaN where none is known).
+    """
+
+    cost_names: tuple[str, ...] = ()
+
+    def predict(self, archs: Sequence[Any]) -> dict[str, CostEstimate]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prob_within(self, archs: Sequence[Any], name: str, budget: float) -> np.ndarray:
+        return self.estimate(archs, name).prob_within(budget)
+
+    def estimate(self, archs: Sequence[Any], name: str) -> CostEstimate:
+        """The estimate of one cost (an unknown name is a clear error)."""
+        if name not in self.cost_names:
+            from hwnas.errors import InputError
+
+            raise InputError(
+                f"this cost predictor has no cost {name!r}", hint=f"it predicts {list(self.cost_names)}"
+            )
+        return self.predict(archs)[name]
+
+    def predict_values(self, archs: Sequence[Any]) -> dict[str, np.ndarray]:
+        return {k: e.value for k, e in self.predict(archs).items()}
+
+    def predict_one(self, arch: Any) -> dict[str, float]:
+        return {k: float(e.value[0]) for k, e in self.predict([arch]).items()}
+
+    def errors(self) -> dict[str, float]:
+        return dict.fromkeys(self.cost_names, float("nan"))
+
+    def describe(self) -> str:
+        """One line for logs: what this predictor is and where its numbers come from."""
+        return type(self).__name__
+
+
+def check_predictor(obj: Any, what: str = "cost model") -> CostPredictor:
+    """``obj`` if it implements :class:`CostPredictor`, else a clear InputError (searchers accept
+    nothing else)."""
+    if not isinstance(obj, CostPredictor):
+        from hwnas.errors import InputError
+
+        raise InputError(
+            f"{what}: a {type(obj).__name__} is not a CostPredictor (needs cost_names, predict, prob_within)",
+            hint="wrap fitted estimators in hwnas.cost_models.predictors.ModelPredictor, or load a table "
+            "with hwnas.cost_models.predictors.load_cost_predictor",
+        )
+    return obj
+
+
+_LATENCY_COLUMN = re.compile(r"^lat_(.+)_ms$")
+
+
+def canonical_cost_name(metric: str) -> str:
+    """The constraint name a metric answers: ``lat_<device>_ms`` (a NAS-Bench-201 table column) is
+    ``latency_ms``; ``peak_memory_bytes`` stays itself (constraints name ``memory_mb``: convert first)."""
+    return "latency_ms" if _LATENCY_COLUMN.match(metric) else metric
 
 
 @runtime_checkable
@@ -116,8 +203,10 @@ def candidate_cost_matrix(
             mask[i, k] = True
             if cand is None:
                 continue
-            specs = list(cand.layers) if hasattr(cand, "layers") else (
-                list(cand) if isinstance(cand, (list, tuple)) else [cand]
+            specs = (
+                list(cand.layers)
+                if hasattr(cand, "layers")
+                else (list(cand) if isinstance(cand, (list, tuple)) else [cand])
             )
             for s in specs:
                 flat.append(s)

@@ -41,6 +41,7 @@ class LUTCostModel(CostModel):
 
     interval_kind = "measured-spread"
     kind = "lut"
+    fits_layer_keys = True  # fitted on layer keys (plus the fallback's features), with measured spreads
 
     def __init__(
         self, statistic: str = "median", fallback: Any = None, key_column: str = "layer_key"

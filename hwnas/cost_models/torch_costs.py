@@ -79,27 +79,21 @@ def expected_cost(
 def cost_matrix(
     table: Any, candidates: Sequence[Sequence[Any]], dtype: torch.dtype = torch.float64
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Candidate costs from a cost table: ``candidates[l][k]`` is a LayerSpec, a list of LayerSpecs (a
-    block: costs add up) or ``None`` (a skip: 0). Returns (costs [L, K], mask [L, K]), padded to the
-    widest layer."""
+    """Candidate costs from a cost table or a :class:`LayerCostPredictor` (one path:
+    :func:`~hwnas.cost_models.interface.candidate_cost_matrix`): ``candidates[l][k]`` is a LayerSpec, a
+    list of LayerSpecs (a block: costs add up) or ``None`` (a skip: 0). Returns (costs [L, K], mask
+    [L, K]), padded to the widest layer."""
+    from hwnas.cost_models.interface import LayerCostPredictor, candidate_cost_matrix
+
     if not candidates:
         raise InputError("no candidate layers given")
-    width = max(len(c) for c in candidates)
-    costs = torch.zeros(len(candidates), width, dtype=dtype)
-    mask = torch.zeros(len(candidates), width, dtype=torch.bool)
-    for i, options in enumerate(candidates):
-        for k, cand in enumerate(options):
-            mask[i, k] = True
-            if cand is None:
-                continue
-            specs = (
-                list(cand.layers)
-                if hasattr(cand, "layers")
-                else (list(cand) if isinstance(cand, (list, tuple)) else [cand])
-            )
-            if specs:
-                costs[i, k] = float(table.predict_layers(specs)["value"].sum())
-    return costs, mask
+    if isinstance(table, LayerCostPredictor):
+        predictor = table
+    else:
+        from hwnas.cost_models.predictors import TablePredictor
+
+        predictor = TablePredictor(table)
+    return candidate_cost_matrix(predictor, predictor.cost_names[0], candidates, dtype=dtype)
 
 
 class ExpectedCost(nn.Module):
@@ -369,3 +363,59 @@ def effective_shape_cost(
         c_in = c_out
     total = torch.stack(per).sum() if per else torch.zeros((), dtype=torch.float64)
     return total, per, (batch, c_in, size, size)
+
+
+def effective_layer_cost(
+    op: str,
+    kind: str,
+    *,
+    c_in: torch.Tensor | float,
+    c_out: torch.Tensor | float | None = None,
+    h_in: torch.Tensor | float = 1.0,
+    h_out: torch.Tensor | float | None = None,
+    kernel: int = 1,
+    groups: torch.Tensor | float = 1,
+    bias: bool = False,
+) -> torch.Tensor:
+    """Cost of one layer on effective shapes, for every layer of a network (not only convolutions).
+
+    ``kind="macs"`` is eq. 3.10 as printed (conv and linear multiply-accumulates). ``kind="flops"`` and
+    ``kind="params"`` follow ``hwnas.graph.analytic``'s counting conventions (FLOPs = 2·MACs + one per
+    output element of element-wise work, batch-norm 2; params include batch-norm's 2·C and biases), so
+    that on a one-hot (derived) architecture the sum equals the analytic counter's total exactly.
+    Per image (batch 1); ``c_*`` and ``h_*`` are effective (Gumbel-weighted) values, eq. 3.5-3.9.
+    """
+    if kind not in ("macs", "flops", "params"):
+        raise ValueError(f"kind must be 'macs', 'flops' or 'params', got {kind!r}")
+    c_in = torch.as_tensor(c_in, dtype=torch.float64)
+    c_out = c_in if c_out is None else torch.as_tensor(c_out, dtype=torch.float64)
+    h_in = torch.as_tensor(h_in, dtype=torch.float64)
+    h_out = h_in if h_out is None else torch.as_tensor(h_out, dtype=torch.float64)
+    zero = torch.zeros((), dtype=torch.float64)
+    if op == "conv2d":
+        if kind == "params":
+            return conv_cost(kernel, 1.0, 1.0, c_in, c_out, groups, "params") + (c_out if bias else 0.0)
+        macs = conv_cost(kernel, h_out, h_out, c_in, c_out, groups, "flops")
+        if kind == "macs":
+            return macs
+        return 2.0 * macs + (c_out * h_out * h_out if bias else 0.0)
+    if op == "linear":
+        macs = c_in * c_out
+        if kind == "macs":
+            return macs
+        if kind == "params":
+            return macs + (c_out if bias else 0.0)
+        return 2.0 * macs + (c_out if bias else 0.0)
+    if kind == "macs":
+        return zero
+    if op == "batchnorm":
+        return 2.0 * c_out if kind == "params" else 2.0 * c_out * h_out * h_out
+    if kind == "params":
+        return zero
+    if op in ("relu", "relu6", "hardswish", "sigmoid", "add", "mul"):
+        return c_out * h_out * h_out
+    if op == "global_avgpool":
+        return c_in * h_in * h_in
+    if op in ("identity", "flatten", "dropout"):
+        return zero
+    raise ValueError(f"no effective-shape cost for op {op!r}")

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.stats import norm
 
+from hwnas.cost_models.interface import CostPredictor
 from hwnas.searchers.constraints import Constraint
-from hwnas.searchers.cost_model import ConfigCostModel
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
@@ -32,7 +32,7 @@ class FeasibilityTerm(Protocol):
 class IndicatorFeasibility:
     """∏_c I[predicted cost_c <= budget_c] (eq. 3.4), for exact (or trusted) cost models."""
 
-    def __init__(self, cost_model: ConfigCostModel, constraints: Sequence[Constraint]) -> None:
+    def __init__(self, cost_model: CostPredictor, constraints: Sequence[Constraint]) -> None:
         self.cost_model = cost_model
         self.constraints = [c for c in constraints if c.name in cost_model.cost_names]
 
@@ -40,14 +40,14 @@ class IndicatorFeasibility:
         pred = self.cost_model.predict(configs)
         ok = np.ones(len(configs), bool)
         for c in self.constraints:
-            ok &= np.array([c.value(v) <= 0 for v in pred[c.name]])
+            ok &= np.array([c.value(v) <= 0 for v in pred[c.name].value])
         return ok.astype(float)
 
 
 class ProbabilityFeasibility:
     """∏_c P(cost_c <= budget_c) from each cost model's error band (for models with error)."""
 
-    def __init__(self, cost_model: ConfigCostModel, constraints: Sequence[Constraint]) -> None:
+    def __init__(self, cost_model: CostPredictor, constraints: Sequence[Constraint]) -> None:
         self.cost_model = cost_model
         self.constraints = [c for c in constraints if c.name in cost_model.cost_names and c.op == "<="]
 

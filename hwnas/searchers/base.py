@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hwnas.cost_models.interface import CostPredictor, check_predictor
 from hwnas.errors import InputError
 from hwnas.searchers.constraints import Constraint, constraint_values, is_feasible, parse_constraints
-from hwnas.searchers.cost_model import ConfigCostModel
 from hwnas.searchers.objectives.base import Objective, Stopper
 from hwnas.searchers.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace
 
@@ -164,9 +164,11 @@ class History:
 class Searcher(ABC):
     """Base of all searchers. Subclasses implement ``_propose`` (and optionally ``_observe``).
 
-    ``cost_model`` (optional) predicts costs from a config; predicted constraint values are logged on
-    every trial, and searchers that use them (HyperPower, constrained random search) read them through
-    ``predict_constraints``. ``stopper`` is the early-termination rule ``run`` passes to the objective.
+    ``cost_model`` (optional) is a :class:`~hwnas.cost_models.interface.CostPredictor` whose
+    architectures are this space's configs (nothing else is accepted); predicted costs, their intervals
+    and constraint values are logged on every trial, and searchers that use them (HyperPower,
+    constrained random search) read them through ``predict_constraints``. ``stopper`` is the
+    early-termination rule ``run`` passes to the objective.
     """
 
     name: ClassVar[str] = "searcher"
@@ -175,13 +177,13 @@ class Searcher(ABC):
         self,
         space: SearchSpace,
         constraints: Sequence[str | Constraint] = (),
-        cost_model: ConfigCostModel | None = None,
+        cost_model: CostPredictor | None = None,
         seed: int = 0,
         stopper: Stopper | None = None,
     ) -> None:
         self.space = space
         self.constraints = parse_constraints(constraints)
-        self.cost_model = cost_model
+        self.cost_model = None if cost_model is None else check_predictor(cost_model, f"searcher {self.name}")
         self.seed = seed
         self.stopper = stopper
         self.rng = np.random.default_rng(seed)
@@ -203,7 +205,11 @@ class Searcher(ABC):
             number=len(self.history), config=config, searcher=self.name, _asked_at=time.perf_counter()
         )
         if self.cost_model is not None:
-            trial.predicted_costs = self.cost_model.predict_one(config)
+            est = self.cost_model.predict([config])
+            trial.predicted_costs = {k: float(e.value[0]) for k, e in est.items()}
+            trial.info["predicted_interval"] = {
+                k: [float(e.lower[0]), float(e.upper[0]), e.level] for k, e in est.items()
+            }
             modelled = [c for c in self.constraints if c.name in trial.predicted_costs]
             trial.predicted_constraints = constraint_values(modelled, trial.predicted_costs)
             trial.predicted_feasible = is_feasible(trial.predicted_constraints) if modelled else None
@@ -304,7 +310,9 @@ class Searcher(ABC):
             return {}
         pred = self.cost_model.predict(configs)
         return {
-            c.name: np.asarray([c.value(v) for v in pred[c.name]]) for c in self.constraints if c.name in pred
+            c.name: np.asarray([c.value(v) for v in pred[c.name].value])
+            for c in self.constraints
+            if c.name in pred
         }
 
     def sample_predicted_feasible(self, max_tries: int = 2000) -> dict[str, Any]:

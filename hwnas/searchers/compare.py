@@ -280,3 +280,39 @@ def cost_featurizer(objective: Any, kind: str) -> Any:
             )
         return f
     raise InputError(f"cost features must be 'raw' or 'layer', got {kind!r}")
+
+
+def comparison_from_histories(
+    histories: dict[str, Sequence[History]],
+    *,
+    constraints: Sequence[str | Constraint] = (),
+    tolerance: float = 0.005,
+    objective_name: str = "",
+    n_evals: int | None = None,
+) -> Comparison:
+    """Summarise histories that were run elsewhere (one-shot searches, saved ``--history`` files) as one
+    :class:`Comparison`, so that its table and figure cover black-box and one-shot searches alike. An
+    evaluation is a trial: an evaluated point for a black-box searcher, an epoch for a one-shot one;
+    ``n_evals`` defaults to the longest history."""
+    if not histories or not any(histories.values()):
+        raise InputError("no histories to compare")
+    cons = parse_constraints(constraints) if constraints else []
+    n = n_evals or max(len(h) for hs in histories.values() for h in hs)
+    found = [h.best().objective for hs in histories.values() for h in hs if h.best() is not None]
+    optimum = min(found) if found else math.nan
+    summaries = {
+        name: summarize(name, list(hs), optimum, tolerance, n, [sum(t.wall_time_s for t in h) for h in hs])
+        for name, hs in histories.items()
+        if hs
+    }
+    seeds = sorted({int(h.meta.get("seed", 0)) for hs in histories.values() for h in hs})
+    return Comparison(
+        objective_name,
+        [str(c) for c in cons],
+        n,
+        seeds,
+        optimum,
+        tolerance,
+        summaries,
+        {k: list(v) for k, v in histories.items() if v},
+    )

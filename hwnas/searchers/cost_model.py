@@ -1,5 +1,8 @@
 """Cost models over search-space configs: per-cost regressors on the structural hyperparameters.
 
+Searchers accept only :class:`~hwnas.cost_models.interface.CostPredictor`; ``ConfigCostModel`` is the
+one built here (a :class:`~hwnas.cost_models.predictors.ModelPredictor` over configs).
+
 HyperPower (thesis §3.3) fits one linear model per cost (power, memory) on the J structural
 hyperparameters, from L configs sampled at random and profiled offline. ``ConfigCostModel`` holds those
 models (any fitted scikit-learn-style regressor; ``hwnas.cost_models.linear.LinearCostModel`` by
@@ -14,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.cost_models.predictors import ModelPredictor
 from hwnas.errors import InputError
 from hwnas.searchers.space import SearchSpace
 
@@ -42,42 +46,29 @@ def config_features(space: SearchSpace, configs: Sequence[Mapping[str, Any]]) ->
 Featurizer = Callable[[SearchSpace, Sequence[Mapping[str, Any]]], Any]
 
 
-class ConfigCostModel:
-    """Fitted cost models keyed by cost name (``power_mw``, ``memory_mb``, ``latency_ms``).
+class ConfigCostModel(ModelPredictor):
+    """Fitted cost models keyed by cost name (``power_mw``, ``memory_mb``, ``latency_ms``) over a search
+    space's configs: a :class:`~hwnas.cost_models.interface.CostPredictor` whose architectures are configs.
 
     ``featurizer`` turns configs into the model's feature rows: ``config_features`` (the thesis's raw
-    structural hyperparameters, default) or a space's own (e.g. ``hyperpower_cnn.layer_features``)."""
+    structural hyperparameters, default) or a space's own (e.g. ``hyperpower_cnn.layer_features``). The
+    interval of each cost is its model's band (``CostModel.predict_interval``: the 10-fold CV residual
+    quantiles of ``LinearCostModel``); a model without one gives a zero-width interval."""
 
     def __init__(
-        self, space: SearchSpace, models: Mapping[str, Any], featurizer: Featurizer | None = None
+        self,
+        space: SearchSpace,
+        models: Mapping[str, Any],
+        featurizer: Featurizer | None = None,
+        **kwargs: Any,
     ) -> None:
         self.space = space
-        self.models = dict(models)
         self.featurizer = featurizer or config_features
+        super().__init__(models, lambda configs: self.featurizer(self.space, configs), **kwargs)
 
-    @property
-    def cost_names(self) -> tuple[str, ...]:
-        return tuple(self.models)
-
-    def predict(self, configs: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-        X = self.featurizer(self.space, configs)
-        return {name: np.asarray(m.predict(X), float).ravel() for name, m in self.models.items()}
-
-    def predict_one(self, config: Mapping[str, Any]) -> dict[str, float]:
-        return {k: float(v[0]) for k, v in self.predict([config]).items()}
-
-    def prob_within(self, configs: Sequence[Mapping[str, Any]], name: str, budget: float) -> np.ndarray:
-        """P(cost <= budget) from the model's error band (``CostModel.prob_within``); a model without a
-        band gives the indicator of its point prediction."""
-        X = self.featurizer(self.space, configs)
-        m = self.models[name]
-        if hasattr(m, "prob_within"):
-            return np.asarray(m.prob_within(X, budget), float).ravel()
-        return (np.asarray(m.predict(X), float).ravel() <= budget).astype(float)
-
-    def errors(self) -> dict[str, float]:
-        """Cross-validated RMSPE (%) per cost, where the model kept one (thesis table 3.1)."""
-        return {k: float(getattr(m, "cv_rmspe_", float("nan"))) for k, m in self.models.items()}
+    def describe(self) -> str:
+        errs = ", ".join(f"{k} CV RMSPE {v:.2f} %" for k, v in self.errors().items())
+        return self.description or f"models fitted on {self.space.name!r} configs ({errs})"
 
 
 def fit_cost_models(

@@ -43,7 +43,10 @@ def comparison_plot_data(comp: Comparison) -> ComparisonPlotData:
     curves = []
     for name, s in comp.summaries.items():
         hs = comp.histories.get(name, [])
-        cost = [t.measured_costs.get(cost_name, np.nan) for h in hs for t in h]
+        # Measured where the search measured it; a one-shot search without a device logs predictions only.
+        cost = [
+            t.measured_costs.get(cost_name, t.predicted_costs.get(cost_name, np.nan)) for h in hs for t in h
+        ]
         err = [np.nan if t.objective is None else t.objective for h in hs for t in h]
         curves.append(
             SearcherCurves(

@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX measurements_model ON measurements (device, model_id, scope, metric);
     CREATE INDEX measurements_layer ON measurements (layer_key, metric);
+    """,
+    # 2: named arrays that are expensive to recompute (a trained network's per-image softmax outputs), kept
+    # as numpy .npz bytes (loaded with allow_pickle=False) beside a JSON description.
+    """
+    CREATE TABLE artifacts (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        meta_json TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -234,6 +246,35 @@ class SQLiteStore(Store):
                 )  # fmt: skip
             )
         return out
+
+    def put_artifact(self, key: str, kind: str, arrays: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Keep ``arrays`` (name -> numpy array) under ``key``, replacing an older entry."""
+        import io
+
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO artifacts (key, kind, meta_json, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, kind, json.dumps(meta, sort_keys=True, default=str), buf.getvalue(), time.time()),
+            )
+
+    def get_artifact(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``(arrays, meta)`` stored under ``key``, or None."""
+        import io
+
+        import numpy as np
+
+        with self._lock:
+            row = self._conn.execute("SELECT meta_json, data FROM artifacts WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        with np.load(io.BytesIO(row[1]), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return arrays, json.loads(row[0])
 
     def delete(self, **filters: Any) -> int:
         where, args = self._where(filters)

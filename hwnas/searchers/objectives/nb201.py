@@ -17,15 +17,16 @@ profiled on the whole space, as in HW-NAS-Bench).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hwnas.cost_models.interface import CostPredictor
+from hwnas.cost_models.predictors import ArchCostPredictor, ModelPredictor
 from hwnas.errors import InputError
 from hwnas.searchers.constraints import Constraint
-from hwnas.searchers.cost_model import ConfigCostModel
 from hwnas.searchers.objectives.base import Evaluation, Stopper
 from hwnas.searchers.objectives.tabular import TabularObjective
 from hwnas.searchers.space import CategoricalParam, SearchSpace
@@ -50,47 +51,22 @@ def arch_of(config: Mapping[str, Any]) -> str:
     return to_string(Cell(tuple(str(config[p]) for p in EDGE_PARAMS)))
 
 
-class NB201LatencyModel:
-    """Latency (ms) of a cell from the searcher's config features (one-hot ``e10=none`` ... columns).
+def _edgeop_features(configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    from hwnas.spaces.nb201_features import nb201_edgeop
 
-    Wraps an estimator fitted on ``nb201-edgeop`` features; ``scale`` (>= 1) inflates every prediction so
-    that an under-predicting model does not let infeasible cells through. ``cv_rmspe_`` is its 5-fold CV
-    RMSPE on the cells it was fitted on (NaN for the exact table)."""
-
-    def __init__(self, estimator: Any = None, scale: float = 1.0, exact: pd.Series | None = None) -> None:
-        self.estimator = estimator
-        self.scale = scale
-        self.exact = exact  # arch -> latency, for cost_model="table"
-        self.cv_rmspe_ = float("nan")
-
-    def _archs(self, X: pd.DataFrame) -> list[str]:
-        ops = []
-        for p in EDGE_PARAMS:
-            cols = [f"{p}={op}" for op in OPS]
-            missing = [c for c in cols if c not in X.columns]
-            if missing:
-                raise InputError(f"NB201 latency model: config features lack {missing}")
-            ops.append(np.asarray(OPS)[np.argmax(X[cols].to_numpy(), axis=1)])
-        return ["|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*row) for row in zip(*ops, strict=True)]
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        archs = self._archs(X)
-        if self.exact is not None:
-            return self.exact.loc[archs].to_numpy(float)
-        from hwnas.spaces.nb201_features import nb201_edgeop
-
-        feats = nb201_edgeop(pd.DataFrame({"arch": archs}))
-        return np.asarray(self.estimator.predict(feats.to_numpy(float)), float) * self.scale
+    return nb201_edgeop(pd.DataFrame({"arch": [arch_of(c) for c in configs]})).to_numpy(float)
 
 
 def fit_latency_model(
     table: pd.DataFrame, column: str, n_samples: int = 100, seed: int = 0
-) -> tuple[NB201LatencyModel, pd.DataFrame]:
-    """Fit the edge-op LUT sum on ``n_samples`` random connected cells of ``column``; return the model (with
-    its safety scale and CV RMSPE) and the cells it saw."""
+) -> tuple[ModelPredictor, pd.DataFrame]:
+    """Fit the edge-op LUT sum on ``n_samples`` random connected cells of ``column``; return it as a cost
+    predictor over configs (point inflated by the safety scale, interval from the 5-fold CV residuals
+    of the scaled model, CV RMSPE in ``errors()``) and the cells it saw."""
     from sklearn.linear_model import LinearRegression
     from sklearn.model_selection import KFold
 
+    from hwnas.cost_models.base import relative_residual_quantiles
     from hwnas.spaces.nb201_features import nb201_edgeop
 
     if n_samples < 10:
@@ -99,12 +75,23 @@ def fit_latency_model(
     cells = pool.sample(n=min(n_samples, len(pool)), random_state=seed)
     X = nb201_edgeop(cells).to_numpy(float)
     y = cells[column].to_numpy(float)
-    ratio = np.empty(len(y))
+    pred_cv = np.empty(len(y))
     for train, test in KFold(5, shuffle=True, random_state=seed).split(X):
         m = LinearRegression(positive=True).fit(X[train], y[train])
-        ratio[test] = y[test] / np.maximum(m.predict(X[test]), 1e-9)
-    model = NB201LatencyModel(LinearRegression(positive=True).fit(X, y), scale=float(max(1.0, ratio.max())))
-    model.cv_rmspe_ = float(100 * np.sqrt(np.mean((1 / ratio - 1) ** 2)))
+        pred_cv[test] = np.maximum(m.predict(X[test]), 1e-9)
+    ratio = y / pred_cv
+    scale = float(max(1.0, ratio.max()))
+    est = LinearRegression(positive=True).fit(X, y)
+    est.cv_rmspe_ = float(100 * np.sqrt(np.mean((1 / ratio - 1) ** 2)))
+    model = ModelPredictor(
+        {"latency_ms": est},
+        _edgeop_features,
+        bands={"latency_ms": relative_residual_quantiles(y, scale * pred_cv, 0.90)},
+        scales={"latency_ms": scale},
+        source="fitted:edgeop",
+        description=f"edge-op LUT sum fitted on {len(y)} measured cells of {column} "
+        f"(CV RMSPE {est.cv_rmspe_:.1f} %, safety scale x{scale:.3f})",
+    )
     return model, cells
 
 
@@ -130,8 +117,18 @@ class NB201Objective(TabularObjective):
         self._runs = runs
         self.budget_ms = float("nan")
         self.constraint: Constraint | None = None
-        self.cost_model: ConfigCostModel | None = None
+        self.cost_model: CostPredictor | None = None
         self.cost_model_source = ""
+
+    def arch_id(self, config: Mapping[str, Any]) -> str:
+        """The NAS-Bench-201 arch string of a config (how per-architecture cost tables key it)."""
+        return arch_of(config)
+
+    def layers_of(self, config: Mapping[str, Any]) -> Any:
+        """The CIFAR network of a config as a ModelSpec (what a layer cost table prices)."""
+        from hwnas.spaces.nb201 import layers
+
+        return layers(arch_of(config))
 
     def evaluate(self, config: Mapping[str, Any], stopper: Stopper | None = None) -> Evaluation:
         i = self.row_of(config)
@@ -205,17 +202,14 @@ def make_objective(
         budget_ms = float(np.percentile(frame["latency_ms"], budget_percentile))
     obj.budget_ms = float(budget_ms)
     obj.constraint = Constraint("latency_ms", obj.budget_ms, "<=", f"latency_ms<={obj.budget_ms:.6g}")
-    space = obj.space
     if cost_model == "fit":
         model, _ = fit_latency_model(df.assign(connected=frame["connected"]), col, n_cost_samples, seed)
-        obj.cost_model = ConfigCostModel(space, {"latency_ms": model})
-        obj.cost_model_source = (
-            f"edge-op LUT sum fitted on {n_cost_samples} measured cells (CV RMSPE {model.cv_rmspe_:.1f} %, "
-            f"safety scale x{model.scale:.3f})"
-        )
+        obj.cost_model = model
+        obj.cost_model_source = model.describe()
     elif cost_model == "table":
-        exact = pd.Series(frame["latency_ms"].to_numpy(), index=frame["arch"].to_numpy())
-        obj.cost_model = ConfigCostModel(space, {"latency_ms": NB201LatencyModel(exact=exact)})
+        obj.cost_model = ArchCostPredictor(
+            frame[["arch", "latency_ms"]], key=arch_of, source="measured", origin=f"{col} of every cell"
+        )
         obj.cost_model_source = "measured latency of every cell (the whole table)"
     elif cost_model == "none":
         obj.cost_model_source = "none"

@@ -141,8 +141,12 @@ def train_config(
     batch_size: int,
     seed: int,
     stopper: Stopper | None = None,
+    on_trained: Callable[[Any], None] | None = None,
 ) -> Evaluation:
-    """Train one config with SGD; return its final validation error and per-epoch accuracies."""
+    """Train one config with SGD; return its final validation error and per-epoch accuracies.
+
+    ``on_trained`` receives the trained module (in eval mode) before this returns, for callers that need
+    more than the error (the adaptive-DNN search keeps its per-image softmax outputs)."""
     import warnings
 
     import torch
@@ -191,6 +195,8 @@ def train_config(
         if stopper is not None and epoch < epochs and stopper(epoch, acc, loss_v):
             stopped, reason = True, f"diverging: val accuracy {acc:.3f} after {epoch} epoch(s)"
             break
+    if on_trained is not None:
+        on_trained(model.eval())
     return Evaluation(
         objective=1.0 - accs[-1],
         early_stopped=stopped,

@@ -1,0 +1,188 @@
+"""Adaptive DNNs: BO and BO+ vs grid search and the static design (Stamoulis thesis table 4.1 / 4.2).
+
+Every network is trained for real (digits by default, or a CIFAR-10 folder), once, and cached in a store:
+a factorial pool of the CaffeNet-like family (scaled to the dataset). Edge latency of each network is
+measured by the local-cpu profiler (onnxruntime, CPU-time clock: the VM is shared), server latency by the
+local-cpu-torch profiler. This VM has no power sensor, so edge energy = stated active power × measured
+latency and the remote term uses a stated idle power (printed; change with --edge-power-w/--idle-power-w).
+
+For each set-up (local, Ethernet, Wi-Fi) and problem form (min error s.t. energy <= E_T; min energy s.t.
+error increase <= 1 % and 3 % over the reference network), it runs grid search (every pool pair × 101 θ),
+the static design (fixed nominal small/large networks, θ tuned), and BO and BO+ for ``--seeds`` seeds of
+``--evals`` evaluations each, then reports the best objective (design split; and the chosen design's
+test-split figure), and how many evaluations BO+ and BO need to come within 5 % of grid. ``--three`` adds
+the three-network local case on a sub-pool (thesis table 4.2). Usage:
+
+    .venv/bin/python benchmarks/adaptive_dnn.py [--seeds 5] [--evals 30] [--epochs 6] [--three]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def pool_configs(fam, quick: bool) -> list[dict]:
+    lo, hi = fam.features
+    f1 = [lo // 4 * 4 or 4, (lo + hi) // 4, hi] if quick else [8, 24, 56, hi]
+    f2 = [16, hi] if quick else [16, 56, hi]
+    ks = [3] if quick else [2, 3, 5]
+    us = [fam.fc_units[0], fam.fc_units[1]] if quick else [fam.fc_units[0], 500, fam.fc_units[1]]
+    return [fam.config(a, k, b, k, u) for a, b, k, u in itertools.product(f1, f2, ks, us)]
+
+
+def evals_to_within(history_best: np.ndarray, target: float, tol: float = 0.05) -> int | None:
+    """First evaluation (1-based) whose best-so-far is within ``tol`` of ``target`` (None: never)."""
+    for i, v in enumerate(history_best, start=1):
+        if np.isfinite(v) and v <= target * (1 + tol) + 1e-12:
+            return i
+    return None
+
+
+def run_case(prob, pool, args, label: str) -> dict:
+    from hwnas.searchers.adaptive import AdaptiveBO, grid_design, run_design, static_design
+
+    t0 = time.perf_counter()
+    grid, _ = grid_design(prob, pool)
+    ref = prob.reference_error_pct() if prob.form == "error" else 0.0
+    obj = lambda p: None if p is None else prob.values(p.error_pct, p.energy_mj, ref)[0]  # noqa: E731
+    test = lambda p: None if p is None else (p.test_error_pct if prob.form == "energy" else p.test_energy_mj)  # noqa: E731
+    static = static_design(prob)
+    row = {"case": label, "objective": prob.objective_name, "constraint": prob.constraint_text,
+           "grid": obj(grid), "grid_test": test(grid), "static": obj(static), "static_test": test(static),
+           "grid_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    for plus in (False, True):
+        name = "bo_plus" if plus else "bo"
+        bests, tests, reach, infeasible = [], [], [], []
+        for seed in range(args.seeds):
+            bo = AdaptiveBO(prob, plus=plus, seed=seed, n_init=5, max_sweep_points=args.sweep_points)
+            h = run_design(prob, bo, args.evals)
+            curve = h.best_so_far()
+            b = h.best()
+            bests.append(b.objective if b is not None else np.nan)
+            d = b.info["design"] if b is not None else None
+            tests.append(np.nan if d is None else (d["test_error_pct"] if prob.form == "energy"
+                                                   else d["test_energy_mj"]))  # fmt: skip
+            reach.append(evals_to_within(curve, row["grid"]) if row["grid"] is not None else None)
+            infeasible.append(h.n_violations())
+        row[name] = float(np.nanmean(bests))
+        row[f"{name}_std"] = float(np.nanstd(bests))
+        row[f"{name}_test"] = float(np.nanmean(tests))
+        row[f"{name}_reached"] = sum(r is not None for r in reach)
+        row[f"{name}_evals_to_5pct"] = float(np.median([r for r in reach if r is not None])) if any(
+            r is not None for r in reach) else None  # fmt: skip
+        row[f"{name}_per_seed"] = bests
+        row[f"{name}_infeasible"] = float(np.mean(infeasible))
+    row["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps({k: v for k, v in row.items() if not k.endswith("per_seed")}), flush=True)
+    return row
+
+
+def main() -> None:
+    from hwnas.device_config import load_device
+    from hwnas.graph.models import from_module
+    from hwnas.profilers.registry import get_profiler
+    from hwnas.searchers.adaptive import (
+        AdaptiveProblem,
+        NetworkCosts,
+        NetworkFamily,
+        NetworkTrainer,
+        link_from,
+        load_design_data,
+    )
+    from hwnas.store.sqlite import SQLiteStore
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default=None)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--evals", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--sweep-points", type=int, default=11, help="swept points per BO+ step given to the GP")
+    ap.add_argument("--edge-power-w", type=float, default=10.0)
+    ap.add_argument("--idle-power-w", type=float, default=1.5)
+    ap.add_argument("--store", default="benchmarks/out/adaptive.db")
+    ap.add_argument("--json", default="benchmarks/results/adaptive_dnn.json")
+    ap.add_argument("--quick", action="store_true", help="a 12-network pool (smoke run)")
+    ap.add_argument("--three", action="store_true", help="also the three-network local case")
+    ap.add_argument("--setups", default="local,ethernet,wifi")
+    args = ap.parse_args()
+
+    t_start = time.perf_counter()
+    Path(args.store).parent.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore(args.store)
+    dd = load_design_data(args.dataset, seed=0)
+    trainer = NetworkTrainer(dd, epochs=args.epochs, cache=store, progress=lambda s: print(s, flush=True))
+    fam = NetworkFamily.scaled(dd.scale)
+    pool = pool_configs(fam, args.quick)
+    for extra in (fam.nominal_small(), fam.nominal_large()):
+        if extra not in pool:
+            pool.append(extra)
+    t0 = time.perf_counter()
+    for c in pool:
+        trainer.get(c)
+    train_s = time.perf_counter() - t0
+
+    def cost_fn(device: str):
+        prof = get_profiler(load_device(device), clock="cpu")
+
+        def measure(cfg, module, shape):
+            key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
+            rm = from_module(module.eval(), shape, name="adaptive-net", model_id=f"adaptive-net:{key}")
+            prof.profile(rm, store, per_layer=False, whole_model=True, memory=False)
+            got = {m.metric: m.value for m in store.query(model_id=rm.model_id, scope="model",
+                                                          device=prof.config.name)}  # fmt: skip
+            return {"latency_ms": float(got["latency_ms"])}
+
+        return measure
+
+    edge, server = cost_fn("local-cpu"), cost_fn("local-cpu-torch")
+    t0 = time.perf_counter()
+    base = NetworkCosts(trainer.build, dd.input_shape, edge, server_cost_fn=server,
+                        edge_power_w=args.edge_power_w, idle_power_w=args.idle_power_w)  # fmt: skip
+    mono = sorted(base.edge(c)["energy_mj"] for c in pool)
+    for c in pool:
+        base.server_ms(c)
+    profile_s = time.perf_counter() - t0
+    e_budget = float(np.median(mono))  # the median monolithic network's energy
+    rows = []
+    for setup in args.setups.split(","):
+        link = None if setup == "local" else link_from(setup)
+        costs = base.with_link(link)  # measured once, shared
+        placement = "local" if setup == "local" else "remote"
+        for form, budget in (("error", 3.0), ("error", 1.0), ("energy", e_budget)):
+            prob = AdaptiveProblem(trainer, costs, form=form, budget=budget, placement=placement, pool=pool)
+            rows.append(run_case(prob, pool, args, f"{setup} {prob.constraint_text}"))
+    if args.three:
+        sub = sorted(pool, key=lambda c: base.edge(c)["energy_mj"])[:: max(1, len(pool) // 14)]
+        for form, budget in (("error", 3.0), ("energy", e_budget)):
+            prob = AdaptiveProblem(trainer, base, n_networks=3, form=form, budget=budget, placement="local",
+                                   pool=sub)  # fmt: skip
+            rows.append(run_case(prob, sub, args, f"local 3 networks {prob.constraint_text}"))
+    meta = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()}",
+        "dataset": dd.data.name, "pool": len(pool), "networks_trained_now": trainer.train_count,
+        "train_s": round(train_s, 1), "profile_s": round(profile_s, 1), "epochs": args.epochs,
+        "edge_power_w": args.edge_power_w, "idle_power_w": args.idle_power_w,
+        "energy_budget_mj": e_budget, "seeds": args.seeds, "evals": args.evals,
+        "total_s": round(time.perf_counter() - t_start, 1),
+        "links": {s: link_from(s).to_dict() for s in ("ethernet", "wifi")},
+    }  # fmt: skip
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(json.dumps(meta, indent=1))
+    cols = ["case", "static", "bo", "bo_plus", "grid", "bo_evals_to_5pct", "bo_plus_evals_to_5pct"]
+    print("| " + " | ".join(cols) + " |")
+    for r in rows:
+        print("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
