@@ -27,6 +27,7 @@ body { font-family: -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif
 header { background: #1f3a5f; color: #fff; padding: 18px 32px 12px; }
 header h1 { margin: 0 0 4px; font-size: 24px; }
 header p { margin: 2px 0; font-size: 13px; color: #d6e2f0; }
+header code { background: #2c4d78; color: #fff; }
 nav { margin-top: 10px; }
 nav a { color: #fff; margin-right: 18px; font-size: 14px; text-decoration: none;
         border-bottom: 1px solid #8fb0d6; }
@@ -42,7 +43,8 @@ th { background: #eef1f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 8px 0 14px; display: inline-block; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #e4e7eb; }
-figcaption { font-size: 12px; color: #4a5560; max-width: 760px; }
+figcaption { font-size: 12px; color: #4a5560; max-width: 580px; }
+figure + figure { margin-left: 10px; }
 .note { background: #fff8e1; border-left: 4px solid #f2b01e; padding: 6px 10px; font-size: 13px;
         margin: 8px 0; }
 .flag { background: #fdecea; border-left: 4px solid #d93025; padding: 6px 10px; font-size: 13px;

@@ -243,7 +243,7 @@ def plot_search_curves(group: SearchGroup, path: Path, over: str = "evals") -> P
         return None
     plt = _plt()
     colors = searcher_colors([c.searcher for c in group.curves])
-    fig, ax = plt.subplots(figsize=(6.4, 3.9))
+    fig, ax = plt.subplots(figsize=(5.4, 3.7))
     shown = []
     for c in curves:
         x = c.evals if over == "evals" else c.time_grid
@@ -255,11 +255,9 @@ def plot_search_curves(group: SearchGroup, path: Path, over: str = "evals") -> P
         ax.plot(x, pct[0], color=col, lw=1.6, label=f"{c.searcher} (median of {c.n_seeds})",
                 drawstyle="steps-post")  # fmt: skip
         if c.n_seeds > 1:
-            ax.fill_between(x, pct[1], pct[2], color=col, alpha=0.18, step="post", lw=0)
-            if over == "evals":
-                for a in (c.lo, c.hi):
-                    ax.plot(x, np.where(np.isfinite(a), 100 * a, np.nan), color=col, lw=0.6, ls=":",
-                            drawstyle="steps-post")  # fmt: skip
+            ax.fill_between(x, pct[1], pct[2], color=col, alpha=0.13, step="post", lw=0)
+            for a in (pct[1], pct[2]):  # thin edges keep overlapping bands apart
+                ax.plot(x, a, color=col, lw=0.5, alpha=0.6, drawstyle="steps-post")
         shown.extend(p[np.isfinite(p)] for p in pct)
     allv = np.concatenate(shown) if shown else np.zeros(0)
     _error_axis(ax, allv)
@@ -269,13 +267,11 @@ def plot_search_curves(group: SearchGroup, path: Path, over: str = "evals") -> P
         ax.set_xscale("log")
         ax.set_xlabel(f"cumulative {group.time_kind} (s, log scale)")
     ax.set_ylabel("best feasible error (%)")
-    spread = (
-        "band: 25–75 % over seeds; dotted: min and max" if over == "evals" else "band: 25–75 % over seeds"
-    )
+    spread = "line: median over seeds; band: 25–75 %"
     ax.set_title(
         f"best feasible error vs {'evaluations' if over == 'evals' else group.time_kind}\n({spread})"
     )
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)  # below: never on a curve
     return _save(fig, path)
 
 
@@ -285,14 +281,14 @@ def plot_violations(group: SearchGroup, path: Path) -> Path | None:
         return None
     plt = _plt()
     colors = searcher_colors([c.searcher for c in group.curves])
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = plt.subplots(figsize=(5.4, 3.7))
     for c in group.curves:
         ax.plot(c.evals, c.violations_median, color=colors[c.searcher], lw=1.5, label=c.searcher,
                 drawstyle="steps-post")  # fmt: skip
     ax.set_xlabel("evaluations")
     ax.set_ylabel("infeasible evaluations\n(cumulative, median)")
     ax.set_title("evaluations whose measured costs broke a budget")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return _save(fig, path)
 
 
@@ -337,7 +333,7 @@ def plot_pareto(group: SearchGroup, path: Path) -> Path | None:
     if (~tr["feasible"]).any():
         handles.append(plt.Line2D([], [], marker="x", ls="", color="0.3"))
         labels.append("trained but infeasible")
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False, markerscale=1.8)
     fig.suptitle("accuracy against each measured cost (lowest 5 % of accuracies cut off)")
     fig.tight_layout()
     return _save(fig, path)
