@@ -9,4 +9,5 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the dependency rules of ARCHITECTURE.md (.importlinter)
 .venv/bin/python -m pytest tests "$@"

@@ -260,8 +260,9 @@ class CudaProfiler(Profiler):
                     result.notes.append(msg)
             per = r.per_iteration_mj
             return [
-                self._record(base, mode, "model", "power_mw", r.average_power_mw, source=r.source,
-                             extra=extra),
+                self._record(
+                    base, mode, "model", "power_mw", r.average_power_mw, source=r.source, extra=extra
+                ),
                 self._record(base, mode, "model", "energy_mj", per, source=r.source, extra=extra),
             ]  # energy last: it marks the job done
 

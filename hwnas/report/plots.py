@@ -271,7 +271,8 @@ def plot_search_curves(group: SearchGroup, path: Path, over: str = "evals") -> P
     ax.set_title(
         f"best feasible error vs {'evaluations' if over == 'evals' else group.time_kind}\n({spread})"
     )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)  # below: never on a curve
+    # below the axes: a legend there never hides a curve
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return _save(fig, path)
 
 
