@@ -104,12 +104,17 @@ def short_model(model_id: str, width: int = 40) -> str:
 
 
 def _flags(extra: dict[str, Any]) -> list[str]:
+    """Flags in a record's ``extra``, one level of nesting deep (``extra["qa"]["flags"]``,
+    ``extra["throttle"]["throttle_notes"]``); ``flagged`` (a summary bool) adds nothing by itself."""
     out: list[str] = []
     for k, v in (extra or {}).items():
-        if not any(f in k.lower() for f in FLAG_KEYS) or v in (None, False, "", [], {}):
+        if isinstance(v, dict):
+            out.extend(f for f in _flags(v) if f not in out)
+            continue
+        if k == "flagged" or not any(f in k.lower() for f in FLAG_KEYS) or v in (None, False, "", [], {}):
             continue
         if isinstance(v, (list, tuple)):
-            out.extend(str(x) for x in v)
+            out.extend(str(x) for x in v if str(x) not in out)
         elif v is True:
             out.append(k.replace("_", " "))
         else:

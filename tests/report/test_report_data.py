@@ -142,3 +142,14 @@ def test_load_history_formats_and_errors(tmp_path) -> None:
         rd.load_histories([other])
     with pytest.raises(InputError, match="not found"):
         rd.load_histories([tmp_path / "missing.json"])
+
+
+def test_flags_from_nested_profiler_extras() -> None:
+    extra = {
+        "qa": {"flags": ["load average 12 > 2 cores"], "flagged": True},
+        "throttle": {"throttled": True, "throttle_notes": ["throttled: sw power cap"]},
+        "flagged": True,
+        "stop_reason": "ci",
+    }
+    assert rd._flags(extra) == ["load average 12 > 2 cores", "throttled", "throttled: sw power cap"]
+    assert rd._flags({"flagged": False, "qa": {"flags": []}}) == []
