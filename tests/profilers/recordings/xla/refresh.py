@@ -1,0 +1,12 @@
+from hwnas.graph.builders.keras import import_tf, torch_to_keras
+
+tf = import_tf()
+from torch import nn
+
+net = nn.Sequential(nn.Conv2d(3,8,3,2,1,bias=False), nn.BatchNorm2d(8), nn.ReLU6(), nn.Conv2d(8,8,3,1,1,groups=8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8,4)).eval()
+km = torch_to_keras(net, [(1,3,16,16)])
+f = tf.function(lambda x: km(x, training=False), jit_compile=True)
+x = tf.random.normal((1,16,16,3))
+f(x)
+open("/tmp/opt.hlo","w").write(f.experimental_get_compiler_ir(x)(stage="optimized_hlo"))
+
