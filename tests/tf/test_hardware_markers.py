@@ -28,8 +28,8 @@ def test_real_phone(tf, tmp_path) -> None:
     from hwnas.profilers.registry import get_profiler
     from hwnas.store import SQLiteStore
 
-    cfg = parse_config({"name": "real-phone", "backend": "android-tflite", "threads": 1,
-                        "connection": {"serial": serial, "benchmark_model": binary, "invocations": 1}})  # fmt: skip
+    conn = {"serial": serial, "benchmark_model": binary, "invocations": 1}
+    cfg = parse_config({"name": "real-phone", "backend": "android-tflite", "threads": 1, "connection": conn})
     res = get_profiler(cfg).profile(_tiny(), SQLiteStore(tmp_path / "p.db"), memory=False)
     assert [m for m in res.measured if m.scope == "model" and m.metric == "latency_ms"]
     assert get_profiler(cfg).fingerprint().fields.get("model")
