@@ -52,6 +52,8 @@ class Store(abc.ABC):
         rows = []
         for m in self.query(**filters):
             row = {k: v for k, v in m.to_dict().items() if k not in ("stats", "extra")}
+            qa = m.extra.get("qa") if isinstance(m.extra, dict) else None
+            row["qa_flagged"] = bool(qa.get("flagged")) if isinstance(qa, dict) else False
             if m.stats is not None:
                 for k in ("median", "mean", "std", "iqr", "ci_low", "ci_high", "n"):
                     row[k] = getattr(m.stats, k)
