@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from hwnas.errors import InputError
+from hwnas.graph.fusion import Unit
 from hwnas.graph.layer import LayerSpec
 
 _ELEM = {
@@ -257,6 +258,49 @@ def layer_to_onnx(spec: LayerSpec, opset: int = 17, seed: int = 0) -> onnx.Model
     return model
 
 
+def unit_to_onnx(unit: Unit, opset: int = 17, seed: int = 0) -> onnx.ModelProto:
+    """A fused unit (a chain of layers) as one ONNX model, so the runtime can fuse it as in the whole model.
+
+    Inputs ``in0`` (the first layer's input) and ``in1``, ... (operands from outside the chain, e.g. a
+    residual) in the order of ``Unit.wiring``; output ``out``. A one-layer unit is ``layer_to_onnx``.
+    """
+    if not unit.fused:
+        return layer_to_onnx(unit.layers[0], opset, seed)
+    elem, np_dtype = _ELEM.get(unit.layers[0].dtype_bytes, _ELEM[4])
+    g = _G(np_dtype, seed)
+    shapes, wiring = unit.wiring()
+    ins = [f"in{k}" for k in range(len(shapes))]
+    prev = ""
+    for j, (layer, src) in enumerate(zip(unit.layers, wiring, strict=True)):
+        out = "out" if j == len(unit.layers) - 1 else g.name(f"t{j}")
+        _body(g, layer, [prev if k < 0 else ins[k] for k in src], out, opset)
+        prev = out
+    graph = helper.make_graph(
+        g.nodes,
+        "hwnas_unit_" + "_".join(layer.op for layer in unit.layers),
+        [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(ins, shapes, strict=True)],
+        [helper.make_tensor_value_info("out", elem, list(unit.output_shape))],
+        initializer=g.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="hwnas")
+    model.ir_version = min(model.ir_version, 8 if opset <= 17 else 9)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
+
+
+def _out_of_memory(module: Any, input_shape: tuple[int, ...], exc: BaseException) -> InputError:
+    shape = "x".join(map(str, input_shape))
+    return InputError(
+        f"out of memory exporting {type(module).__name__} at input {shape} to ONNX ({type(exc).__name__})",
+        hint="use a smaller --batch-size or --input-shape",
+    )
+
+
 def module_to_onnx(
     module: Any,
     input_shape: tuple[int, ...],
@@ -274,7 +318,12 @@ def module_to_onnx(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = (torch.randn(*input_shape),)
+    try:
+        example = (torch.randn(*input_shape),)
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_oom(exc):
+            raise
+        raise _out_of_memory(module, input_shape, exc) from exc
     was_training = module.training
     module.eval()
     errors: list[str] = []
@@ -291,6 +340,8 @@ def module_to_onnx(
                         continue
                 return path
             except Exception as exc:  # try the next exporter; report all if none works
+                if _is_oom(exc):  # another exporter would run out too; an opset hint would mislead
+                    raise _out_of_memory(module, input_shape, exc) from exc
                 errors.append(f"{name}: {type(exc).__name__}: {exc}"[:400])
     finally:
         module.train(was_training)
