@@ -232,3 +232,12 @@ def test_fixed_stage_is_not_searched(trained):
     assert all(prob.split(t.config)[0][1] == large for t in hist.trials)
     with pytest.raises(InputError, match="fixed stages"):
         AdaptiveProblem(trainer, costs, budget=3.0, fixed={0: large, 1: large})
+
+
+def test_search_command_dispatches_adaptive(tmp_path, capsys):
+    rc = _cli("search", "--searcher", "adaptive-bo", "--edge-device", "local-cpu", "--constraint",
+              "energy<=50mJ", "--edge-power-w", "5", "--epochs", "1", "--max-train", "200", "--evals", "2",
+              "--store", str(tmp_path / "s.db"), "--json")  # fmt: skip
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["searcher"] == "adaptive_bo" and out["evaluations"] == 2
