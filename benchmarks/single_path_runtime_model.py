@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--num-classes", type=int, default=10)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--clock", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved passes when building the table")
     ap.add_argument("--table", type=Path, default=None, help="reuse a table instead of building one")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/single_path_runtime_model.json"))
     a = ap.parse_args()
@@ -49,7 +50,11 @@ def main() -> None:
             table = SinglePathTable.load(a.table)
         else:
             table = build_table(
-                space, timer, device=a.device, info={"clock": a.clock, "fingerprint": timer.fingerprint}
+                space,
+                timer,
+                device=a.device,
+                repeats=a.repeats,
+                info={"clock": a.clock, "fingerprint": timer.fingerprint},
             )
             table.save(a.out.parent / f"single_path_table_{tag}.json")
         t_table = time.perf_counter() - t0
