@@ -371,6 +371,10 @@ def run_search(
             f"{space.width:g} proxy of it on {data['name']}",
             highlight=False,
         )
+    import torch
+
+    # Where the supernet trains (not the target device): a CUDA GPU when this machine has one.
+    train_device = "cuda" if torch.cuda.is_available() else "cpu"
     steps = len(data["train"])
     with progress(f"single-path on {data['name']} for {device}", epochs * steps, not json_out) as advance:
 
@@ -390,8 +394,10 @@ def run_search(
             on_step=on_step,
             checkpoint=checkpoint,
             penalty=make_penalty(penalty) if penalty else None,
+            device=train_device,
         )
     h = s.history
+    h.meta["train_device"] = train_device
     h.meta.update(
         {
             "objective": f"single-path:{data['name']}",
