@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -98,7 +97,8 @@ class FBNetV2Supernet(Supernet):
             "macs": float(spec.macs),
         }
         if self.predictor is not None and self.cost_kind not in costs:
-            costs[self.cost_kind] = float(np.sum(self.predictor.layer_costs(self.cost_kind, spec.layers)))
+            est = self.predictor.predict([spec.layers])[self.cost_kind]  # Σ layers + the fitted overhead
+            costs[self.cost_kind] = float(est.value[0])
         return DerivedArchitecture(
             config=arch.to_config(), layers=list(spec.layers), costs=costs, info={"tau": self.tau}
         )
@@ -319,7 +319,7 @@ def default_penalty(space: FBNetV2Space, cost: str, budget: float | None, predic
         return f"budget:{budget:.10g},10"
     spec = space.layers(space.default())
     ref = (
-        float(np.sum(predictor.layer_costs(cost, spec.layers)))
+        float(predictor.predict([spec.layers])[cost].value[0])
         if cost not in ANALYTIC_COSTS
         else float({"flops": spec.flops, "params": spec.params, "macs": spec.macs}[cost])
     )
