@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,6 +11,13 @@ from typing import Any
 import yaml
 
 from hwnas.errors import ConfigError, InputError
+
+# Upper bounds at the boundary: a YAML typo (warmup: 1e30, max_seconds: .inf, batch_size: 1e12) must fail
+# when the file is read, not hang or exhaust memory hours later. Each is far above any sensible set-up.
+MAX_THREADS = 1024
+MAX_BATCH = 65536
+MAX_REPEATS = 100_000
+MAX_SECONDS = 3600.0
 
 BACKENDS = ("onnxruntime-cpu", "torch-cpu", "nvml-gpu", "jetson", "android-tflite", "tpu")
 
@@ -33,6 +41,9 @@ class PowerConfig:
     sampling_hz: float = 10.0
     rails: tuple[str, ...] = ()
     idle_power_mw: float | None = None
+    # Energy windows last at least max(min_window_s, 10 x the sensor's polled update period); 1 s by
+    # default (hwnas.profilers.power.energy). Lower it only for tests of the measurement path itself.
+    min_window_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,8 @@ def load_device(name_or_path: str) -> DeviceConfig:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
-            raise InputError(f"device config {path}: file not found")
+            raise InputError(f"device config {path}: file not found", hint="check the path, or give a "
+                             "device name (see `hwnas devices`)")  # fmt: skip
         return load_config_file(path)
     for p in list_configs():
         if p.stem == name_or_path:
@@ -84,11 +96,36 @@ def load_device(name_or_path: str) -> DeviceConfig:
     raise InputError(f"unknown device {name_or_path!r}", hint=f"known devices: {known}; or pass a YAML path")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a device config is a few hundred bytes; a huge file is the wrong file
+
+
 def load_config_file(path: Path) -> DeviceConfig:
+    """Read and validate one YAML file; every file-system or encoding problem is a ConfigError."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"device config {path}: is a directory, not a YAML file",
+                          hint="pass the path of a .yaml file, or a device name")  # fmt: skip
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
+    except PermissionError as exc:
+        raise ConfigError(f"device config {path}: not readable (permission denied)",
+                          hint="fix the file's permissions") from exc  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(f"device config {path}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"device config {path}: {len(raw)} bytes, too large for a device config",
+                          hint="pass the device's YAML file")  # fmt: skip
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"device config {path}: not UTF-8 text (byte {exc.start})",
+                          hint="save the file as UTF-8") from exc  # fmt: skip
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: YAML nested too deeply") from exc
     return parse_config(data, str(path))
 
 
@@ -104,12 +141,13 @@ def _number(src: str, fld: str, value: Any, *, lo: float | None = None, hi: floa
         except ValueError:
             pass
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value)  # .inf / .nan would make a loop or a budget never end
     if integer:
         ok = ok and float(value).is_integer()
     if ok and lo is not None:
         ok = value > lo if not integer else value >= lo
     if ok and hi is not None:
-        ok = value < hi
+        ok = value <= hi if integer else value < hi
     if not ok:
         what = expected or ("an integer" if integer else "a number")
         raise _fail(src, fld, what, value)
@@ -135,10 +173,10 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         raise _fail(src, "backend", f"one of {list(BACKENDS)}", backend)
     threads = data.get("threads")
     if threads is not None:
-        threads = _number(src, "threads", threads, lo=1, integer=True, expected="a positive integer")
-    batch = _number(
-        src, "batch_size", data.get("batch_size", 1), lo=1, integer=True, expected="a positive integer"
-    )
+        threads = _number(src, "threads", threads, lo=1, hi=MAX_THREADS, integer=True,
+                          expected=f"a positive integer (at most {MAX_THREADS})")  # fmt: skip
+    batch = _number(src, "batch_size", data.get("batch_size", 1), lo=1, hi=MAX_BATCH, integer=True,
+                    expected=f"a positive integer (at most {MAX_BATCH})")  # fmt: skip
     connection = data.get("connection", {}) or {}
     if not isinstance(connection, dict):
         raise _fail(src, "connection", "a mapping (e.g. {serial: ABC123})", connection)
@@ -151,16 +189,16 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         raise ConfigError(f"{src}: unknown field(s) repeat.{unknown_rep}")
     d = RepeatPolicy()
     repeat = RepeatPolicy(
-        warmup=_number(src, "repeat.warmup", rep.get("warmup", d.warmup), lo=0, integer=True,
-                       expected="an integer >= 0"),
+        warmup=_number(src, "repeat.warmup", rep.get("warmup", d.warmup), lo=0, hi=MAX_REPEATS,
+                       integer=True, expected=f"an integer in 0..{MAX_REPEATS}"),
         min_repeats=_number(src, "repeat.min_repeats", rep.get("min_repeats", d.min_repeats), lo=3,
-                            integer=True, expected="an integer >= 3"),
+                            hi=MAX_REPEATS, integer=True, expected=f"an integer in 3..{MAX_REPEATS}"),
         max_repeats=_number(src, "repeat.max_repeats", rep.get("max_repeats", d.max_repeats), lo=3,
-                            integer=True, expected="an integer >= 3"),
+                            hi=MAX_REPEATS, integer=True, expected=f"an integer in 3..{MAX_REPEATS}"),
         target_ci_rel=_number(src, "repeat.target_ci_rel", rep.get("target_ci_rel", d.target_ci_rel), lo=0,
                               hi=1, expected="a fraction in (0, 1), e.g. 0.02 for ±2 %"),
         max_seconds=_number(src, "repeat.max_seconds", rep.get("max_seconds", d.max_seconds), lo=0,
-                            expected="a positive number of seconds"),
+                            hi=MAX_SECONDS, expected=f"seconds in (0, {MAX_SECONDS:g})"),
     )  # fmt: skip
     if repeat.max_repeats < repeat.min_repeats:
         raise _fail(
@@ -180,11 +218,13 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
     idle = pw.get("idle_power_mw")
     power = PowerConfig(
         sampler=sampler,
-        sampling_hz=_number(src, "power.sampling_hz", pw.get("sampling_hz", 10.0), lo=0,
-                            expected="a positive rate in Hz"),
+        sampling_hz=_number(src, "power.sampling_hz", pw.get("sampling_hz", 10.0), lo=0, hi=1e5,
+                            expected="a rate in Hz in (0, 100000)"),
         rails=tuple(rails),
         idle_power_mw=None if idle is None else _number(src, "power.idle_power_mw", idle, lo=-1e-12,
                                                          expected="a number of milliwatts >= 0"),
+        min_window_s=_number(src, "power.min_window_s", pw.get("min_window_s", 1.0), lo=0,
+                             expected="a positive number of seconds (default 1)"),
     )  # fmt: skip
     peak = data.get("peak_flops")
     bw = data.get("memory_bandwidth_bytes_s")

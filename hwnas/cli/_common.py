@@ -83,7 +83,53 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
         yield advance
 
 
-def open_store(path: Path | None) -> Any:
+def check_range(option: str, value: float | None, lo: float | None = None, hi: float | None = None,
+                *, lo_open: bool = False, hi_open: bool = False) -> None:  # fmt: skip
+    """A numeric option must be finite and in range (open or closed ends); InputError naming it."""
+    from hwnas.errors import InputError
+
+    if value is None:
+        return
+    ok = math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        span = f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}{right}"
+        raise InputError(f"{option} {value:g}: expected a finite number in {span}",
+                         hint=f"e.g. {option} {_example(lo, hi)}")  # fmt: skip
+
+
+def _example(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{(lo + hi) / 2:g}"
+    if lo is not None:
+        return f"{lo + 1:g}"
+    return "1"
+
+
+def store_file(path: Path | None) -> Path:
+    """The store file a command will use (``--store`` or the default), for output-vs-input checks."""
+    from hwnas.store import default_store_path
+
+    return path if path is not None else default_store_path()
+
+
+def as_file(text: str | None) -> Path | None:
+    """``text`` as a path when it names an existing file (model/device/objective arguments that may be
+    names or files), else None."""
+    if text is None:
+        return None
+    p = Path(text)
+    return p if p.is_file() else None
+
+
+def open_store(path: Path | None, *, read_only: bool = False) -> Any:
+    """The store at ``path`` (default: $HWNAS_STORE or ./hwnas.db); ``read_only`` for commands that only
+    read: the file must exist, is opened with SQLite's ``mode=ro`` and is never created or changed."""
     from hwnas.store import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(path, read_only=read_only)

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
             None, "--input-shape", help="Input shape, batch first, e.g. 1,3,224,224 (default: the model's)."
         ),
         batch_size: int = typer.Option(
-            1, "--batch-size", "-b", min=1, help="Batch size when no --input-shape."
+            1, "--batch-size", "-b", min=1, max=65536, help="Batch size when no --input-shape."
         ),
         layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table."),
         json_out: bool = JSON_OPTION,
@@ -63,8 +63,11 @@ def register(app: typer.Typer) -> None:
         """Count MACs, FLOPs, parameters, weight and activation bytes per layer and in total, without running
         the model on a device. Conventions: MACs are conv/linear/SE multiply-accumulates; see the README."""
         from hwnas.graph.models import parse_input_shape, resolve_model
+        from hwnas.resources import check_input_memory, requested_shape
 
-        resolved = resolve_model(model, parse_input_shape(input_shape), batch_size=batch_size)
+        shape = parse_input_shape(input_shape)
+        check_input_memory(requested_shape(shape, batch_size), "the input")
+        resolved = resolve_model(model, shape, batch_size=batch_size)
         spec = resolved.spec
         totals = spec.totals()
         unknown = spec.unknown_layers

@@ -12,7 +12,18 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, err, open_store, out, print_json, table
+from hwnas.cli._common import (
+    JSON_OPTION,
+    STORE_OPTION,
+    as_file,
+    check_range,
+    err,
+    open_store,
+    out,
+    print_json,
+    store_file,
+    table,
+)
 
 _METRIC_ROWS = (
     ("rmspe_pct", "RMSPE %"),
@@ -56,7 +67,7 @@ def _load_data(
 ) -> Any:
     from hwnas.cost_models.data import load_store_data
 
-    with open_store(store_path) as store:
+    with open_store(store_path, read_only=True) as store:
         return load_store_data(
             store,
             device=device,
@@ -70,7 +81,8 @@ def _load_data(
 WHERE_OPTION = typer.Option(
     "auto",
     "--where",
-    help="With --data: rows to use, as a pandas query (e.g. 'connected == 1'); 'auto' drops "
+    help="With --data: rows to use: column OP value joined by and/or/not, parentheses (e.g. "
+    "'connected == 1 and flops < 100'; never run as Python); 'auto' drops "
     "NAS-Bench-201's degenerate cells (connected == 0) when the table has that column; 'all' keeps all.",
 )
 
@@ -110,7 +122,7 @@ def register(app: typer.Typer) -> None:
         ),
         refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit on all data after validating."),
         seed: int = typer.Option(0, "--seed", help="Seed of the split and of the estimator."),
-        n_estimators: int = typer.Option(300, "--n-estimators", min=1, help="Boosting rounds."),
+        n_estimators: int = typer.Option(300, "--n-estimators", min=1, max=100_000, help="Boosting rounds."),
         data: Path | None = typer.Option(
             None, "--data", help="Tabular file (CSV/Parquet), rows = architectures."
         ),
@@ -130,7 +142,13 @@ def register(app: typer.Typer) -> None:
         from hwnas.cost_models import fitting
         from hwnas.cost_models.export import save_cost_table
         from hwnas.errors import CheckFailedError, InputError
+        from hwnas.io import atomic_output, check_outputs
 
+        check_range("--holdout", holdout, 0, 1, lo_open=True, hi_open=True)
+        check_range("--max-rmspe", max_rmspe, 0)
+        check_range("--min-within10", min_within10, 0, 1)
+        check_outputs({"--out": out_path}, {"--data": data, "--store": store_file(store_path),
+                                            "--device": as_file(device)})  # fmt: skip
         if data is not None:
             from hwnas.cost_models.data import load_tabular
 
@@ -174,7 +192,9 @@ def register(app: typer.Typer) -> None:
                     n_estimators=n_estimators,
                     overhead=overhead,
                 )
-        path = save_cost_table(tbl, out_path)
+        with atomic_output(out_path) as tmp:
+            save_cost_table(tbl, tmp)
+        path = out_path
         failed = (
             _check_bounds(validation.get("model"), max_rmspe, min_within10)
             if (max_rmspe is not None or min_within10 is not None)
@@ -243,7 +263,12 @@ def register(app: typer.Typer) -> None:
         from hwnas.cost_models import fitting, metrics
         from hwnas.cost_models.export import load_cost_table
         from hwnas.errors import CheckFailedError, InputError
+        from hwnas.io import atomic_output, check_outputs
 
+        check_range("--max-rmspe", max_rmspe, 0)
+        check_range("--min-within10", min_within10, 0, 1)
+        check_outputs({"--plot": plot}, {"--table": table_path, "--data": data,
+                                         "--store": store_file(store_path)})  # fmt: skip
         tbl = load_cost_table(table_path)
         if tbl.meta.get("input") == "tabular":
             if data is None or target is None:
@@ -253,6 +278,12 @@ def register(app: typer.Typer) -> None:
             from hwnas.cost_models.data import load_tabular
 
             feats, y, ids = load_tabular(data, target, tbl.meta.get("featurizer") or "numeric", where=where)
+            if tbl.metric and target != tbl.metric:
+                err.print(
+                    f"warning: the table predicts {tbl.metric!r}; scoring it against column {target!r} "
+                    "(another device or metric: the scores measure transfer, not fit)",
+                    highlight=False,
+                )
             seen = set(tbl.meta.get("fit_model_ids") or [])
             keep = [i for i, m in enumerate(ids) if include_fitted or m not in seen]
             if not keep:
@@ -289,7 +320,8 @@ def register(app: typer.Typer) -> None:
         if plot is not None and len(frame):
             held = "held-out " if report["held_out"] else ""
             title = f"{tbl.kind} cost table: {report['n_models']} {held}archs"
-            fitting.plot_predicted_vs_measured(frame, plot, title, tbl.meta.get("unit") or "")
+            with atomic_output(plot) as tmp:
+                fitting.plot_predicted_vs_measured(frame, tmp, title, tbl.meta.get("unit") or "")
             report["plot"] = str(plot)
         failed = (
             _check_bounds(report.get("model"), max_rmspe, min_within10)
@@ -320,7 +352,7 @@ def register(app: typer.Typer) -> None:
             [], "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch> (repeat)."
         ),
         input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,128,128."),
-        batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="Batch size."),
+        batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, max=65536, help="Batch size."),
         budget: float | None = typer.Option(None, "--budget", help="Also report P(cost <= budget)."),
         per_layer: bool = typer.Option(False, "--per-layer", help="Show each layer's prediction."),
         data: Path | None = typer.Option(
@@ -332,6 +364,7 @@ def register(app: typer.Typer) -> None:
         from hwnas.cost_models.export import load_cost_table
         from hwnas.errors import InputError
 
+        check_range("--budget", budget, 0, lo_open=True)
         tbl = load_cost_table(table_path)
         if tbl.meta.get("input") == "tabular":
             if data is None:
@@ -356,10 +389,13 @@ def register(app: typer.Typer) -> None:
         if not model:
             raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
         from hwnas.graph.models import parse_input_shape, resolve_model
+        from hwnas.resources import check_input_memory, requested_shape
 
+        shape = parse_input_shape(input_shape)
+        check_input_memory(requested_shape(shape, batch_size), "the input")
         results = []
         for text in model:
-            resolved = resolve_model(text, parse_input_shape(input_shape), batch_size=batch_size)
+            resolved = resolve_model(text, shape, batch_size=batch_size)
             res = {"model": text, "model_id": resolved.model_id, **tbl.predict_model(resolved.spec, budget)}
             if per_layer:
                 per = tbl.predict_layers(resolved.spec)

@@ -8,6 +8,12 @@ from pathlib import Path
 import typer
 
 from hwnas.cli._common import JSON_OPTION, err, out, print_json, table
+from hwnas.errors import InputError
+
+# Few-shot leave-one-out CV grows faster than linearly (200 samples: ~16 s CPU on the 2-core VM);
+# thousands of samples ran for many minutes with no progress. k-means over >1000 centres is no "first few".
+MAX_FEWSHOT_SAMPLES = 500
+MAX_SUGGEST = 1000
 
 
 def predict_device(
@@ -26,13 +32,22 @@ def predict_device(
 ) -> None:
     """Predict a new device's latency for all NAS-Bench-201 cells from k measured cells."""
     from hwnas.cost_models.fewshot import METHODS, FewShotLatencyPredictor, load_samples
+    from hwnas.io import atomic_output, check_outputs
 
+    check_outputs({"--out": out_path}, {"--samples": samples, "--reference": reference})
     s = load_samples(samples)
+    if len(s) > MAX_FEWSHOT_SAMPLES:
+        raise InputError(
+            f"--samples {samples}: {len(s)} measured cells; few-shot prediction (leave-one-out CV over "
+            f"every method) is meant for a few, at most {MAX_FEWSHOT_SAMPLES}",
+            hint="with this many cells measured, fit a model directly: `hwnas fit --data FILE --target "
+            "latency_ms --features nb201-edgeop`, or pass a subset",
+        )
     est = FewShotLatencyPredictor(reference=reference, exclude_columns=tuple(exclude), method=method)
     est.fit(s[["arch"]], s["latency_ms"].to_numpy())
     pred = est.predict_all()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    pred.to_csv(out_path, index=False)
+    with atomic_output(out_path) as tmp:
+        pred.to_csv(tmp, index=False)
     result = {
         "method": est.method_,
         "samples": est.n_samples_,
@@ -64,7 +79,7 @@ def predict_device(
 
 
 def suggest(
-    k: int = typer.Option(10, "--k", min=1, help="How many cells to measure."),
+    k: int = typer.Option(10, "--k", min=1, max=MAX_SUGGEST, help="How many cells to measure."),
     reference: Path | None = typer.Option(None, "--reference", help="Reference table (default: shipped)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the k-means design."),
     out_path: Path | None = typer.Option(None, "--out", help="Also write the cells as CSV (index,arch)."),
@@ -72,10 +87,13 @@ def suggest(
 ) -> None:
     """Which NAS-Bench-201 cells to measure first on a new device (a designed set, fastest first)."""
     from hwnas.cost_models.fewshot import suggest_samples
+    from hwnas.io import atomic_output, check_outputs
 
+    check_outputs({"--out": out_path}, {"--reference": reference})
     df = suggest_samples(k=k, reference=reference, seed=seed)
     if out_path is not None:
-        df.to_csv(out_path, index=False)
+        with atomic_output(out_path) as tmp:
+            df.to_csv(tmp, index=False)
     if as_json:
         print_json(df.to_dict(orient="records"))
         return

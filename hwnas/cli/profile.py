@@ -10,12 +10,14 @@ import typer
 from hwnas.cli._common import (
     JSON_OPTION,
     STORE_OPTION,
+    as_file,
     err,
     fmt,
     open_store,
     out,
     print_json,
     progress,
+    store_file,
     table,
 )
 
@@ -53,10 +55,10 @@ def register(app: typer.Typer) -> None:
         ),
         json_out: bool = JSON_OPTION,
         batch_size: int | None = typer.Option(
-            None, "--batch-size", "-b", min=1, help="Batch size (default: the device config's)."
+            None, "--batch-size", "-b", min=1, max=65536, help="Batch size (default: the device config's)."
         ),
         threads: int | None = typer.Option(
-            None, "--threads", "-t", min=1, help="Threads (default: the device config's)."
+            None, "--threads", "-t", min=1, max=1024, help="Threads (default: the device config's)."
         ),
         input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
         clock: str = typer.Option(
@@ -70,14 +72,26 @@ def register(app: typer.Typer) -> None:
         """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
         from hwnas.device_config import load_device
         from hwnas.graph.models import parse_input_shape, resolve_model
+        from hwnas.io import atomic_output, check_outputs
         from hwnas.profilers.registry import get_profiler
         from hwnas.profilers.report import layer_table, model_summary
 
+        check_outputs({"--csv": csv}, {"--store": store_file(store_path), "--model": as_file(model),
+                                       "--device": as_file(device)})  # fmt: skip
+        from hwnas.resources import check_input_memory, check_threads, requested_shape
+
         config = load_device(device)
-        profiler = get_profiler(config, threads=threads, clock=clock)
+        check_threads(threads if threads is not None else config.threads, config.backend)
         batch = batch_size or config.batch_size
+        shape = parse_input_shape(input_shape)
+        check_input_memory(requested_shape(shape, batch), "the input")
+        profiler = get_profiler(config, threads=threads, clock=clock)
         with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
-            resolved = resolve_model(model, parse_input_shape(input_shape), batch_size=batch)
+            resolved = resolve_model(model, shape, batch_size=batch)
+            if resolved.onnx_path is not None and config.backend == "onnxruntime-cpu":
+                from hwnas.graph.from_onnx import check_onnxruntime_loads
+
+                check_onnxruntime_loads(resolved.onnx_path)
         modes = ("inference", "train_step") if train_step else ("inference",)
         with open_store(store_path) as store:
             with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
@@ -91,8 +105,8 @@ def register(app: typer.Typer) -> None:
             layers = layer_table(store, **key)
             summary = model_summary(store, **key)
         if csv is not None:
-            csv.parent.mkdir(parents=True, exist_ok=True)
-            layers.to_csv(csv, index=False)
+            with atomic_output(csv) as tmp:
+                layers.to_csv(tmp, index=False)
         if json_out:
             totals = {"name": resolved.name, **resolved.spec.totals()}
             print_json({"result": result.to_dict(), "model": totals,

@@ -19,7 +19,18 @@ from typing import Any
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, err, out, print_json, progress, table
+from hwnas.cli._common import (
+    JSON_OPTION,
+    STORE_OPTION,
+    as_file,
+    check_range,
+    err,
+    out,
+    print_json,
+    progress,
+    store_file,
+    table,
+)
 from hwnas.errors import CheckFailedError, DeviceUnavailableError, InputError
 
 DEVICE_COSTS = ("latency_ms", "memory_mb", "power_mw", "energy_mj")
@@ -77,6 +88,8 @@ def device_cost_fn(
             costs["energy_mj"] = got["energy_mj"]
             if got.get("latency_ms"):
                 costs["power_mw"] = got["energy_mj"] / (got["latency_ms"] / 1e3)  # mJ / s = mW
+        if "power_mw" in got:  # sampled backends (NVML, Jetson rails) measure average power directly
+            costs["power_mw"] = got["power_mw"]
         missing = [c for c in cost_names if c not in costs]
         if missing:
             from hwnas.errors import MeasurementError
@@ -157,7 +170,10 @@ def _cost_model(
             featurizer=featurizer,
         )
     if save_cost_data is not None:
-        data.to_csv(save_cost_data, index=False)
+        from hwnas.io import atomic_output
+
+        with atomic_output(save_cost_data) as tmp:
+            data.to_csv(tmp, index=False)
     return cm
 
 
@@ -188,11 +204,17 @@ def register(app: typer.Typer) -> None:
         constraint: list[str] = typer.Option(
             [], "--constraint", "-c", help="Budget, repeatable: power<=90W, memory<=1.25GB, latency<=5ms."
         ),
-        evals: int = typer.Option(20, "--evals", "-n", min=1, help="Function evaluations."),
+        evals: int = typer.Option(20, "--evals", "-n", min=1, max=100_000, help="Function evaluations."),
         seed: int = typer.Option(0, "--seed", help="Searcher seed."),
-        epochs: int = typer.Option(6, "--epochs", min=1, help="Training epochs per trial (train)."),
+        epochs: int = typer.Option(
+            6, "--epochs", min=1, max=10_000, help="Training epochs per trial (train)."
+        ),
         profile_samples: int = typer.Option(
-            20, "--profile-samples", min=3, help="Random configs profiled to fit the cost models."
+            20,
+            "--profile-samples",
+            min=3,
+            max=100_000,
+            help="Random configs profiled to fit the cost models.",
         ),
         cost_data: Path | None = typer.Option(
             None,
@@ -245,8 +267,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Search under hardware budgets (thesis eq. 3.1) with one searcher."""
         from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
+        from hwnas.io import check_outputs
 
         if searcher in ONESHOT_CLI:
+            check_outputs({"--history": history_path, "--onnx-out": onnx_out},
+                          {"--cost-table": cost_table, "--store": store_file(store_path)})  # fmt: skip
             opts = OneShotOptions(
                 searcher, cost, budget, cost_table, space, penalty, dataset, device, epochs, final_epochs,
                 batch_size, seed, max_train, history_path, checkpoint, onnx_out, store_path, json_out,
@@ -256,6 +281,10 @@ def register(app: typer.Typer) -> None:
         from hwnas.searchers.registry import USES_COST_MODEL, make_searcher, searcher_class
 
         searcher_class(searcher)  # unknown names fail before any work
+        check_outputs(
+            {"--history": history_path, "--save-cost-data": save_cost_data},
+            {"--cost-data": cost_data, "--objective": as_file(objective), "--store": store_file(store_path)},
+        )
         cons = parse_constraints(constraint)
         cost_names = [c.name for c in cons]
         obj = _build_objective(
@@ -304,7 +333,10 @@ def register(app: typer.Typer) -> None:
             hist = s.run(obj, evals, callback=lambda t: advance(1))
         hist.meta.update({"objective": objective, "device": device if objective == "train" else None})
         if history_path is not None:
-            hist.save_json(history_path)
+            from hwnas.io import atomic_output
+
+            with atomic_output(history_path) as tmp:
+                hist.save_json(tmp)
         best = hist.best()
         summary = {
             "searcher": searcher,
@@ -351,8 +383,10 @@ def register(app: typer.Typer) -> None:
         objective: str = typer.Option(
             ..., "--objective", "-o", help="hyperpower-digits, nb201, or a table file."
         ),
-        seeds: int = typer.Option(10, "--seeds", min=1, help="Seeds per searcher (0..N-1)."),
-        evals: int = typer.Option(50, "--evals", "-n", min=1, help="Function evaluations per run."),
+        seeds: int = typer.Option(10, "--seeds", min=1, max=10_000, help="Seeds per searcher (0..N-1)."),
+        evals: int = typer.Option(
+            50, "--evals", "-n", min=1, max=100_000, help="Function evaluations per run."
+        ),
         constraint: list[str] = typer.Option([], "--constraint", "-c", help="Budget, repeatable."),
         searchers: str = typer.Option(
             "hyperpower,bo_vanilla,random_search,random_walk",
@@ -366,6 +400,7 @@ def register(app: typer.Typer) -> None:
             50,
             "--cost-samples",
             min=3,
+            max=100_000,
             help="Configs profiled to fit the cost models (once, before the runs).",
         ),
         plot: Path | None = typer.Option(None, "--plot", help="Write the fig. 3.5/3.6-style figure here."),
@@ -374,10 +409,13 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
+        from hwnas.io import atomic_output, check_outputs, write_text_atomic
         from hwnas.searchers.compare import compare_searchers
         from hwnas.searchers.objectives import get_objective
         from hwnas.searchers.registry import searcher_class
 
+        check_range("--tolerance", tolerance, 0)
+        check_outputs({"--plot": plot, "--histories": histories}, {"--objective": as_file(objective)})
         names = [s.strip() for s in searchers.split(",") if s.strip()]
         for n in names:
             searcher_class(n)
@@ -401,9 +439,10 @@ def register(app: typer.Typer) -> None:
         if plot is not None:
             from hwnas.searchers.plot import plot_comparison
 
-            plot_comparison(comp, plot)
+            with atomic_output(plot) as tmp:
+                plot_comparison(comp, tmp)
         if histories is not None:
-            histories.write_text(json.dumps(comp.to_dict(with_histories=True), default=str))
+            write_text_atomic(histories, json.dumps(comp.to_dict(with_histories=True), default=str))
         if json_out:
             print_json(comp.to_dict())
             return

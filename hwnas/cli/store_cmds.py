@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hwnas.cli._common import JSON_OPTION, STORE_OPTION, open_store, out, print_json, table
+from hwnas.cli._common import JSON_OPTION, STORE_OPTION, open_store, out, print_json, store_file, table
 
 _FORMATS = ("csv", "json", "parquet")
 
@@ -33,14 +33,8 @@ def _model_ids(store, model: str | None) -> str | list[str] | None:  # noqa: ANN
 
 
 def _existing_store(path: Path | None):  # noqa: ANN202 - SQLiteStore
-    """Open a store that must already exist (reading commands never create an empty file)."""
-    from hwnas.errors import InputError
-    from hwnas.store import default_store_path
-
-    p = path if path is not None else default_store_path()
-    if not p.exists():
-        raise InputError(f"store {p} does not exist", hint="run `hwnas profile` first, or pass --store PATH")
-    return open_store(p)
+    """Open a store that must already exist, read-only (reading commands never create or change a file)."""
+    return open_store(store_file(path), read_only=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -105,13 +99,18 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in _FORMATS:
             raise InputError(f"--format {fmt!r} is not supported", hint=f"one of {', '.join(_FORMATS)}")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
+        from hwnas.io import atomic_output, check_outputs
+
+        check_outputs({"--out": out_path}, {"--table": cost_table} if cost_table is not None
+                      else {"--store": store_file(store_path)})  # fmt: skip
         if cost_table is not None:
             from hwnas.cost_models.export import load_cost_table, save_cost_table
 
             if not cost_table.exists():
                 raise InputError(f"cost table {cost_table} does not exist", hint="check the --table path")
-            save_cost_table(load_cost_table(cost_table), out_path, format=fmt)
+            loaded = load_cost_table(cost_table)
+            with atomic_output(out_path) as tmp:
+                save_cost_table(loaded, tmp, format=fmt)
             summary = {"converted": str(cost_table), "out": str(out_path), "format": fmt}
         else:
             with _existing_store(store_path) as store:
@@ -120,16 +119,15 @@ def register(app: typer.Typer) -> None:
                 if fmt == "json":
                     import json
 
+                    from hwnas.io import write_text_atomic
+
                     records = [m.to_dict() for m in store.query(**filters)]
-                    out_path.write_text(json.dumps({"measurements": records}, default=str))
+                    write_text_atomic(out_path, json.dumps({"measurements": records}, default=str))
                     n = len(records)
                 else:
                     df = store.dataframe(**filters)
-                    (
-                        df.to_csv(out_path, index=False)
-                        if fmt == "csv"
-                        else df.to_parquet(out_path, index=False)
-                    )
+                    with atomic_output(out_path) as tmp:
+                        df.to_csv(tmp, index=False) if fmt == "csv" else df.to_parquet(tmp, index=False)
                     n = len(df)
             summary = {"out": str(out_path), "format": fmt, "records": n}
         if json_out:

@@ -195,7 +195,8 @@ def tabular_row_filter(df: pd.DataFrame, where: str | None) -> str | None:
 
     ``auto`` keeps connected cells where the table has a ``connected`` column (NAS-Bench-201 format: the
     341 degenerate cells have a constant output and near-zero latency, which makes relative errors
-    meaningless); ``all`` (or None) keeps every row; anything else is a pandas query expression.
+    meaningless); ``all`` (or None) keeps every row; anything else is a row filter in the grammar of
+    :mod:`hwnas.where` (never evaluated as Python: pandas ``query`` would run ``@`` references).
     """
     if where is None or where == "all":
         return None
@@ -228,13 +229,9 @@ def load_tabular(
         )
     query = tabular_row_filter(df, where)
     if query is not None:
-        try:
-            df = df.query(query).reset_index(drop=True)
-        except Exception as exc:  # pandas raises many types for a bad expression
-            raise InputError(
-                f"--where {query!r}: not a valid row filter for {p}: {exc}",
-                hint="a pandas query over the table's columns, e.g. 'connected == 1'; or 'all'",
-            ) from exc
+        from hwnas.where import filter_rows
+
+        df = filter_rows(df, query)
         if df.empty:
             raise InputError(f"{p}: no rows left after --where {query!r}")
     y = pd.to_numeric(df[target], errors="coerce").to_numpy(float)

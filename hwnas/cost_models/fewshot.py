@@ -407,6 +407,9 @@ def suggest_samples(
         table["connected"].to_numpy() > 0 if "connected" in table.columns else np.ones(len(table), bool)
     )
     pool = np.flatnonzero(connected)
+    if k > len(pool):
+        raise InputError(f"k = {k} is more than the {len(pool)} connected cells of the reference table",
+                         hint=f"ask for at most {len(pool)} cells")  # fmt: skip
     z = feats.z_aug[pool]
     u, s, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
     n_pc = int(min(3, len(s)))

@@ -54,6 +54,8 @@ def load_onnx(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
     path = Path(model)
+    if path.is_dir():
+        raise InputError(f"ONNX file {path} is a directory, not a file", hint="give the .onnx file path")
     if not path.is_file():
         raise InputError(
             f"ONNX file {path} does not exist", hint="check the path, or give a torchvision model name"
@@ -71,13 +73,61 @@ def load_onnx(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
             f"ONNX file {path} cannot be read: it holds no graph (empty or not an ONNX model)",
             hint="re-export the model (torch.onnx.export) or check that the file is complete",
         )
-    try:  # strict checks fail on some valid exports (missing output shapes, custom domains): warn only
-        onnx.checker.check_model(proto)
-    except Exception as exc:
-        log.warning(
-            "ONNX file %s fails onnx.checker (%s); extracting anyway", path, str(exc).splitlines()[0][:200]
-        )
+    check_onnx(proto, path)
     return proto
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def check_onnx(proto: onnx.ModelProto, path: Path | str) -> None:
+    """``onnx.checker`` with full checks: structural errors (a dangling edge, unsorted nodes, a bad
+    attribute) are an InputError; strict shape inference is an error too, except for models with
+    operators outside the standard domains, whose shapes onnx cannot infer, and value infos that only
+    lack a shape (common in hand-made and older exports; onnxruntime infers it): a warning then."""
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # onnx raises ValidationError and a few C++-side types
+        if "Field 'shape'" in str(exc):
+            log.warning("ONNX file %s: %s (shapes are inferred)", path, _first_line(exc))
+            return
+        raise InputError(
+            f"ONNX file {path} is not a valid model: onnx.checker: {_first_line(exc)}",
+            hint="re-export the model (torch.onnx.export) or repair the graph",
+        ) from exc
+    custom = sorted({n.domain for n in proto.graph.node if n.domain not in ("", "ai.onnx", "ai.onnx.ml")})
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        if custom:
+            log.warning("ONNX file %s: shapes not checked for custom domain(s) %s (%s)", path, custom,
+                        _first_line(exc))  # fmt: skip
+            return
+        raise InputError(
+            f"ONNX file {path} is not a valid model: onnx.checker (full check, shape inference): "
+            f"{_first_line(exc)}",
+            hint="re-export the model, or fix the shapes the message names",
+        ) from exc
+
+
+def check_onnxruntime_loads(path: Path | str) -> None:
+    """Open the model in an onnxruntime CPU session once, turning its load errors (an operator without a
+    kernel, a custom op, an unsupported type) into an InputError before any measuring starts."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    try:
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail / InvalidArgument / NotImplemented types
+        why = _first_line(exc)
+        hint = "re-export the model with standard ONNX operators, or profile it with a torch-cpu device"
+        if "not a registered function/op" in why or "Could not find an implementation" in why:
+            hint = ("the model uses an operator onnxruntime has no CPU kernel for: register its custom-op "
+                    "library, or re-export with standard operators")  # fmt: skip
+        raise InputError(f"ONNX file {path}: onnxruntime cannot load it: {why}", hint=hint) from exc
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | str | None]:

@@ -104,6 +104,8 @@ def _shape_for(
 def _resolve_onnx(path: Path, input_shape: tuple[int, ...] | None, batch_size: int) -> ResolvedModel:
     from hwnas.graph.from_onnx import extract_layers_onnx
 
+    if path.is_dir():
+        raise InputError(f"ONNX file {path} is a directory, not a file", hint="give the .onnx file path")
     if not path.is_file():
         raise InputError(f"ONNX file {path} does not exist", hint="check the path")
     spec = extract_layers_onnx(path, input_shape=input_shape, batch_size=batch_size, name=path.name)

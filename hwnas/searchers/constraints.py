@@ -8,6 +8,7 @@ use (units in names): power -> ``power_mw``, memory -> ``memory_mb`` (1 MB = 1e6
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -67,6 +68,19 @@ class Constraint:
 
     @classmethod
     def parse(cls, text: str) -> Constraint:
+        """Parse ``NAME<=VALUE[UNIT]``; the budget must be finite, and positive for an upper bound
+        (``latency<=0ms`` or ``<=-5ms`` could never be met, ``<=1e999ms`` is no budget at all)."""
+        c = cls._parse(text)
+        if not math.isfinite(c.budget):
+            raise InputError(f"constraint {text!r}: the budget is not a finite number",
+                             hint="give a finite value, e.g. latency<=5ms")  # fmt: skip
+        if c.op == "<=" and c.budget <= 0:
+            raise InputError(f"constraint {text!r}: an upper bound must be > 0 (got {c.budget:g})",
+                             hint="give a positive budget, e.g. latency<=5ms")  # fmt: skip
+        return c
+
+    @classmethod
+    def _parse(cls, text: str) -> Constraint:
         m = _PATTERN.match(text)
         if not m:
             raise InputError(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hwnas.errors import SchemaError
+from hwnas.errors import HwnasError, InputError, SchemaError
 from hwnas.store.base import Store
 from hwnas.store.records import Fingerprint, Measurement, Stats
 
@@ -86,37 +86,185 @@ def default_store_path() -> Path:
     return Path(os.environ.get("HWNAS_STORE", "hwnas.db"))
 
 
-class SQLiteStore(Store):
-    """A real SQLite database; safe to open from several processes (WAL) and from threads (one lock)."""
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+
+def _tables_of_migrations() -> frozenset[str]:
+    names = set()
+    for script in MIGRATIONS:
+        for stmt in _statements(script):
+            words = stmt.split()
+            if len(words) >= 3 and words[0].upper() == "CREATE" and words[1].upper() in ("TABLE", "INDEX"):
+                names.add(words[2])
+    return frozenset(names)
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script split into its statements (none of ours holds a ';' inside a literal)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+class SQLiteStore(Store):
+    """A real SQLite database; safe to open from several processes (WAL) and from threads (one lock).
+
+    Creation and every migration run in one ``BEGIN IMMEDIATE`` transaction, so processes that open a new
+    store path together serialise on SQLite's write lock and the second finds the schema ready; a crash
+    mid-migration rolls back to the previous version. A file that is not an hwnas store (another
+    application's SQLite database, a store of a newer schema) is refused before anything is written to
+    it, WAL switching included. ``read_only=True`` opens the file with ``mode=ro`` and never creates it."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_store_path()
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._lock = threading.Lock()
+        self._check_path()
         try:
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30.0)
+            else:
+                self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
+        except sqlite3.OperationalError as exc:
+            raise InputError(f"store {self.path}: cannot open: {exc}", hint=self._open_hint()) from exc
+        try:
             self._migrate()
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            text = str(exc)
+            if "readonly" in text or "read-only" in text or "unable to open" in text:
+                raise InputError(f"store {self.path}: cannot write: {exc}", hint=self._open_hint()) from exc
+            raise InputError(f"store {self.path}: {exc}", hint="another process may hold it; retry") from exc
         except sqlite3.DatabaseError as exc:
+            self._conn.close()
             raise SchemaError(
                 f"{self.path}: not a readable hwnas store: {exc}",
                 hint="pass another --store path, or move the damaged file away",
             ) from exc
+        except HwnasError:
+            self._conn.close()
+            raise
 
-    def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+    def _check_path(self) -> None:
+        """Reasons a path cannot be a store that SQLite would report obscurely ("unable to open")."""
+        p = self.path
+        if p.is_dir():
+            raise InputError(f"store {p} is a directory", hint="pass a file path, e.g. --store runs/hwnas.db")
+        if p.exists():
+            if not os.access(p, os.R_OK):
+                raise InputError(f"store {p}: not readable (permission denied)", hint="fix its permissions")
+            with open(p, "rb") as fh:
+                head = fh.read(len(_SQLITE_HEADER))
+            if head and head != _SQLITE_HEADER:
+                raise SchemaError(f"{p}: not a readable hwnas store: not an SQLite file",
+                                  hint="pass another --store path; hwnas never overwrites it")  # fmt: skip
+            return
+        if self.read_only:
+            raise InputError(f"store {p} does not exist",
+                             hint="run `hwnas profile` first, or pass --store PATH")  # fmt: skip
+        parent = p.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"store {p}: cannot create its folder {parent}: {exc.strerror or exc}",
+                             hint="pass a --store path in a writable folder") from exc  # fmt: skip
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"store {p}: cannot create it: folder {parent} is not writable",
+                             hint="pass a --store path in a writable folder, or fix its "
+                             "permissions")  # fmt: skip
+
+    def _open_hint(self) -> str:
+        p = self.path
+        if p.exists() and not os.access(p, os.W_OK):
+            return "the store file is read-only: fix its permissions, or pass another --store"
+        if not os.access(p.parent, os.W_OK):
+            return (f"its folder {p.parent} is not writable (SQLite writes a -wal/-shm file beside the "
+                    "store): fix the permissions, or copy the store somewhere writable")  # fmt: skip
+        return "check the path and its permissions"
+
+    def _foreign_tables(self) -> tuple[list[str], list[str]]:
+        """(hwnas tables present, other tables present) in this file."""
+        rows = self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        ours = _tables_of_migrations()
+        names = [r[0] for r in rows]
+        return [n for n in names if n in ours], [n for n in names if n not in ours]
+
+    def _check_version(self, version: int) -> None:
+        if not isinstance(version, int):
+            raise SchemaError(f"{self.path}: store schema version {version!r} is not a number")
         if version > SCHEMA_VERSION:
             raise SchemaError(
                 f"{self.path}: store schema version {version} is newer than this hwnas "
                 f"understands ({SCHEMA_VERSION})",
                 hint="upgrade hwnas, or use another --store",
             )
-        for target in range(version, SCHEMA_VERSION):
-            with self._conn:
-                self._conn.executescript(MIGRATIONS[target])
-                self._conn.execute(f"PRAGMA user_version = {target + 1}")
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        self._check_version(version)
+        if version == 0:
+            ours, others = self._foreign_tables()
+            if others:
+                raise SchemaError(
+                    f"{self.path}: not an hwnas store (it holds other tables: "
+                    f"{', '.join(sorted(others)[:8])})",
+                    hint="pass another --store path; hwnas never modifies another application's database",
+                )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            if version == 0:
+                raise SchemaError(f"{self.path}: an empty SQLite file, not an hwnas store yet",
+                                  hint="run `hwnas profile --store ...` to fill it")  # fmt: skip
+            raise SchemaError(f"{self.path}: store schema version {version}; this hwnas reads "
+                              f"{SCHEMA_VERSION}",
+                              hint="run any writing command (e.g. `hwnas profile`) once to upgrade "
+                              "it")  # fmt: skip
+        saved = self._conn.isolation_level
+        self._conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                self._check_version(version)
+                if version == 0:
+                    self._recover_half_created()
+                for target in range(version, SCHEMA_VERSION):
+                    for stmt in _statements(MIGRATIONS[target]):
+                        self._conn.execute(stmt)
+                    self._conn.execute(f"PRAGMA user_version = {target + 1}")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._conn.isolation_level = saved
+
+    def _recover_half_created(self) -> None:
+        """Drop what an interrupted creation by an older hwnas left (its tables, all empty, at version 0).
+
+        Older versions ran the first migration with ``executescript``, which commits statement by
+        statement; a crash between them left some tables and ``user_version`` 0, a file that then never
+        opened again. Empty hwnas tables at version 0 hold nothing to lose; rows there are refused."""
+        ours, _ = self._foreign_tables()
+        tables = [n for n in ours if self._conn.execute(
+            "SELECT type FROM sqlite_master WHERE name = ?", (n,)).fetchone()[0] == "table"]  # fmt: skip
+        for t in tables:
+            if self._conn.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() is not None:
+                raise SchemaError(
+                    f"{self.path}: hwnas tables with rows but no schema version (table {t})",
+                    hint="the file was changed by something other than hwnas; move it away or pass another "
+                    "--store",
+                )
+        for n in ours:
+            kind = self._conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (n,)).fetchone()
+            if kind is not None:
+                self._conn.execute(f'DROP {kind[0].upper()} IF EXISTS "{n}"')
 
     @property
     def schema_version(self) -> int:

@@ -185,6 +185,11 @@ def test_fit_tabular_file(tmp_path, capsys):
 
 def test_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["fit", "--store", str(tmp_path / "empty.db"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "does not exist" in " ".join(capsys.readouterr().err.split())  # reading never creates a store
+    from hwnas.store import SQLiteStore
+
+    SQLiteStore(tmp_path / "empty.db").close()
+    assert main(["fit", "--store", str(tmp_path / "empty.db"), "--out", str(tmp_path / "x.json")]) == 2
     assert "no measurements" in " ".join(capsys.readouterr().err.split())
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

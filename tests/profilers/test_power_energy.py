@@ -142,3 +142,12 @@ def test_a_failing_workload_closes_the_window_and_propagates():
         m.measure(boom)
     assert not m._open  # the sampler thread was stopped, a new window can open
     assert math.isfinite(m.required_window_s())
+
+
+def test_update_period_polled_while_the_workload_runs():
+    s = SteppedSensor(idle_mw=1000.0, busy_mw=1000.0, period_s=0.02)
+    m = EnergyMeter(s, sampling_hz=200, min_window_s=0.2, poll_max_s=0.6)
+    runs = []
+    up = m.poll_update_period_under(lambda: runs.append(s.run(0.002)))
+    assert runs and not up.lower_bound and 0.015 <= up.period_s <= 0.05
+    assert m.update_period() is up  # cached: the windows use it

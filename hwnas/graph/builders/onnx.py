@@ -257,6 +257,19 @@ def layer_to_onnx(spec: LayerSpec, opset: int = 17, seed: int = 0) -> onnx.Model
     return model
 
 
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
+
+
+def _out_of_memory(module: Any, input_shape: tuple[int, ...], exc: BaseException) -> InputError:
+    shape = "x".join(map(str, input_shape))
+    return InputError(
+        f"out of memory exporting {type(module).__name__} at input {shape} to ONNX ({type(exc).__name__})",
+        hint="use a smaller --batch-size or --input-shape",
+    )
+
+
 def module_to_onnx(
     module: Any,
     input_shape: tuple[int, ...],
@@ -274,7 +287,12 @@ def module_to_onnx(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = (torch.randn(*input_shape),)
+    try:
+        example = (torch.randn(*input_shape),)
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_oom(exc):
+            raise
+        raise _out_of_memory(module, input_shape, exc) from exc
     was_training = module.training
     module.eval()
     errors: list[str] = []
@@ -291,6 +309,8 @@ def module_to_onnx(
                         continue
                 return path
             except Exception as exc:  # try the next exporter; report all if none works
+                if _is_oom(exc):  # another exporter would run out too; an opset hint would mislead
+                    raise _out_of_memory(module, input_shape, exc) from exc
                 errors.append(f"{name}: {type(exc).__name__}: {exc}"[:400])
     finally:
         module.train(was_training)

@@ -121,7 +121,7 @@ class EnergyMeter:
         self.min_samples = int(min_samples)
         self.poll_max_s = float(poll_max_s)
         self.clock = clock
-        self._period: UpdatePeriod | None = None
+        self._period: UpdatePeriod | None = None  # see update_period()
         self.baseline: IdleBaseline | None = None
         self._open: dict[str, tuple[float, BackgroundSampler, float | None]] = {}
 
@@ -132,6 +132,28 @@ class EnergyMeter:
             self._period = find_update_period(
                 lambda: self.source.read(self.clock).total_mw, max_s=self.poll_max_s, clock=self.clock
             )
+        return self._period
+
+    def poll_update_period_under(self, run: Callable[[], object], sync: Callable[[], None] | None = None
+                                 ) -> UpdatePeriod:  # fmt: skip
+        """Find the update period while ``run`` keeps the device busy (an idle sensor may not change at
+        all); the poller runs on its own thread, the workload in this one."""
+        import threading
+
+        box: dict[str, UpdatePeriod] = {}
+
+        def poll() -> None:
+            box["p"] = find_update_period(lambda: self.source.read(self.clock).total_mw,
+                                          max_s=self.poll_max_s, clock=self.clock)  # fmt: skip
+
+        t = threading.Thread(target=poll, name="hwnas-update-period", daemon=True)
+        t.start()
+        while t.is_alive():
+            run()
+            if sync is not None:
+                sync()
+        t.join()
+        self._period = box["p"]
         return self._period
 
     def set_update_period(self, period: UpdatePeriod) -> None:
