@@ -16,6 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import hwnas.spaces  # noqa: F401  (registers the mbv2: / nb201: model-name families)
 from hwnas.device_config import load_device
 from hwnas.graph.models import resolve_model
 from hwnas.profilers.fingerprint import cpu_model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,14 @@ class DeviceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _backend_module_exists(name: Any) -> bool:
+    """A backend outside BACKENDS counts when its module exists (``hwnas.profilers.backend`` naming
+    convention: ``my-npu`` -> ``hwnas/profilers/my_npu.py``); found by file, nothing is imported."""
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        return False
+    return (Path(__file__).resolve().parent / "profilers" / (name.replace("-", "_") + ".py")).is_file()
 
 
 def config_dirs() -> list[Path]:
@@ -169,8 +178,8 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
     if not isinstance(name, str) or not name:
         raise _fail(src, "name", "a non-empty string", name)
     backend = data.get("backend")
-    if backend not in BACKENDS:
-        raise _fail(src, "backend", f"one of {list(BACKENDS)}", backend)
+    if backend not in BACKENDS and not _backend_module_exists(backend):
+        raise _fail(src, "backend", f"one of {list(BACKENDS)} or a profilers/<backend>.py module", backend)
     threads = data.get("threads")
     if threads is not None:
         threads = _number(src, "threads", threads, lo=1, hi=MAX_THREADS, integer=True,

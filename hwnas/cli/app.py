@@ -14,6 +14,7 @@ import sys
 import typer
 from rich.markup import escape
 
+import hwnas.spaces  # noqa: F401  (registers the mbv2: / nb201: model-name families)
 from hwnas import __version__
 from hwnas.cli._common import err
 
@@ -36,6 +37,7 @@ COMMAND_MODULES = (
     "hwnas.cli.search",
     "hwnas.cli.parse",
     "hwnas.cli.adaptive",
+    "hwnas.cli.single_path",
 )
 
 _state = {"debug": False}

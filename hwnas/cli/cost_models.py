@@ -64,6 +64,7 @@ def _load_data(
     layer_metric: str | None,
     mode: str,
     fingerprint: str | None,
+    include_flagged: bool = False,
 ) -> Any:
     from hwnas.cost_models.data import load_store_data
 
@@ -75,8 +76,15 @@ def _load_data(
             mode=mode,
             fingerprint_id=fingerprint,
             layer_metric=layer_metric,
+            include_flagged=include_flagged,
         )
 
+
+FLAGGED_OPTION = typer.Option(
+    False,
+    "--include-flagged",
+    help="Also use records that measurement QA flagged (taken under load, drifting, too wide a spread).",
+)
 
 WHERE_OPTION = typer.Option(
     "auto",
@@ -129,6 +137,7 @@ def register(app: typer.Typer) -> None:
         target: str | None = typer.Option(None, "--target", help="With --data: the column to predict."),
         features: str = typer.Option("numeric", "--features", help="With --data: featurizer name."),
         where: str = WHERE_OPTION,
+        include_flagged: bool = FLAGGED_OPTION,
         max_rmspe: float | None = typer.Option(
             None, "--max-rmspe", help="Exit 1 if held-out RMSPE % is above."
         ),
@@ -175,7 +184,7 @@ def register(app: typer.Typer) -> None:
                 if device is None:
                     raise InputError("--kind roofline needs --device", hint="e.g. --device local-cpu")
                 config = load_device(device)
-            train = _load_data(store_path, device, metric, layer_metric, mode, fingerprint)
+            train = _load_data(store_path, device, metric, layer_metric, mode, fingerprint, include_flagged)
             with (
                 err.status(f"fitting {kind} on {train.summary()['layer_rows']} layer rows", spinner="dots")
                 if not json_out
@@ -250,6 +259,7 @@ def register(app: typer.Typer) -> None:
         data: Path | None = typer.Option(None, "--data", help="Tabular file to score a tabular table on."),
         target: str | None = typer.Option(None, "--target", help="With --data: the measured column."),
         where: str = WHERE_OPTION,
+        include_flagged: bool = FLAGGED_OPTION,
         max_rmspe: float | None = typer.Option(None, "--max-rmspe", help="Exit 1 if RMSPE % is above."),
         min_within10: float | None = typer.Option(
             None, "--min-within10", help="Exit 1 if within ±10 % is below."
@@ -314,6 +324,7 @@ def register(app: typer.Typer) -> None:
                 tbl.meta.get("layer_metric"),
                 mode or tbl.meta.get("mode", "inference"),
                 fingerprint,
+                include_flagged,
             )
             tbl.check_fingerprint(data_.fingerprint.get("id"))
             report, frame = fitting.evaluate(tbl, data_, include_fitted=include_fitted)

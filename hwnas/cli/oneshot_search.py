@@ -15,7 +15,10 @@ from typing import Any
 from hwnas.cli._common import err, out, print_json, progress, table
 from hwnas.errors import CheckFailedError, InputError
 
-ONESHOT_CLI: dict[str, str] = {"fbnetv2": "hwnas.cli.oneshot_search:fbnetv2_command"}
+ONESHOT_CLI: dict[str, str] = {
+    "fbnetv2": "hwnas.cli.oneshot_search:fbnetv2_command",
+    "single-path": "hwnas.cli.single_path:single_path_command",
+}
 COST_NAMES = {"flops": "flops", "params": "params", "macs": "macs", "latency": "latency_ms"}
 
 
@@ -41,6 +44,14 @@ class OneShotOptions:
     onnx: Path | None = None
     store_path: Path | None = None
     json_out: bool = False
+    # single-path (Stamoulis ch. 5-6)
+    target_latency: str | None = None
+    search_se: bool = False
+    lam: float = 0.2
+    mode: str = "sigmoid"
+    resolution: int | None = None
+    width: float | None = None
+    export_dir: Path | None = None
 
 
 def run_oneshot(opts: OneShotOptions) -> None:

@@ -62,10 +62,17 @@ def register(app: typer.Typer) -> None:
         ),
         input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
         clock: str = typer.Option(
-            "wall",
+            "auto",
             "--clock",
-            help="wall (perf_counter) or cpu (process CPU time: on a busy shared "
-            "machine it measures the work, not the scheduler).",
+            help="auto: cpu when other processes load the machine and the run is single-threaded, else "
+            "wall (the choice and why are printed); wall (perf_counter); or cpu (process CPU time: on a "
+            "busy shared machine it measures the work, not the scheduler).",
+        ),
+        remeasure: bool = typer.Option(
+            True,
+            "--remeasure/--no-remeasure",
+            help="Re-measure once every record measurement QA flags (load, steal, throttling, spread, "
+            "drift); what is still flagged is kept, marked, and left out of fits.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
@@ -85,6 +92,9 @@ def register(app: typer.Typer) -> None:
         batch = batch_size or config.batch_size
         shape = parse_input_shape(input_shape)
         check_input_memory(requested_shape(shape, batch), "the input")
+        clock, clock_reason = _resolve_clock(clock, config, threads)
+        if not quiet and not json_out:
+            err.print(f"clock: {clock_reason}", highlight=False)
         profiler = get_profiler(config, threads=threads, clock=clock)
         with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
             resolved = resolve_model(model, shape, batch_size=batch)
@@ -93,13 +103,37 @@ def register(app: typer.Typer) -> None:
 
                 check_onnxruntime_loads(resolved.onnx_path)
         modes = ("inference", "train_step") if train_step else ("inference",)
-        with open_store(store_path) as store:
+        from hwnas.profilers.qa import QAStore
+
+        with open_store(store_path) as raw_store:
+            store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
             with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
-                result = profiler.profile(
-                    resolved, store, per_layer=per_layer, whole_model=whole_model, modes=modes,
-                    force=force or not resume, memory=memory,
-                    progress=lambda e: advance(1, description=_short(e.description), total=e.total),
-                )  # fmt: skip
+                run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
+                           progress=lambda e: advance(1, description=_short(e.description),
+                                                      total=e.total))  # fmt: skip
+                result = profiler.profile(resolved, store, force=force or not resume, **run)
+                qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
+                      "remeasured": 0}  # fmt: skip
+                if remeasure and store.flagged:
+                    # Delete what QA flagged and resume: exactly those jobs run again (drift is measured
+                    # against the first try, kept in memory); what is still flagged stays, marked.
+                    redo = list(store.flagged)
+                    store.remember(redo)
+                    for m in redo:
+                        raw_store.delete(**_identity_filters(m))
+                    store.flagged = []
+                    again = profiler.profile(resolved, store, force=False, **run)
+                    qa["remeasured"] = len(redo)
+                    result.measured.extend(again.measured)
+                    result.failures.extend(again.failures)
+            qa["still_flagged"] = len(store.flagged)
+            qa["flags"] = sorted({f for m in store.flagged for f in m.extra["qa"]["flags"]})
+            if qa["flagged_first"]:
+                result.notes.append(
+                    f"measurement QA: {qa['flagged_first']} record(s) flagged, {qa['remeasured']} "
+                    f"re-measured, {qa['still_flagged']} still flagged ({', '.join(qa['flags']) or 'none'}); "
+                    "flagged records are left out of fits (hwnas fit --include-flagged uses them)"
+                )
             key = dict(device=config.name, model_id=resolved.model_id, fingerprint_id=result.fingerprint_id,
                        batch_size=result.batch_size, backend=profiler.backend)  # fmt: skip
             layers = layer_table(store, **key)
@@ -109,11 +143,30 @@ def register(app: typer.Typer) -> None:
                 layers.to_csv(tmp, index=False)
         if json_out:
             totals = {"name": resolved.name, **resolved.spec.totals()}
-            print_json({"result": result.to_dict(), "model": totals,
+            print_json({"result": result.to_dict(), "model": totals, "qa": qa,
                         "summary": summary, "layers": layers.to_dict(orient="records"),
                         "csv": str(csv) if csv else None})  # fmt: skip
             return
         _render(resolved, result, layers, summary, csv)
+
+
+def _resolve_clock(clock: str, config, threads: int | None) -> tuple[str, str]:  # noqa: ANN001
+    """``--clock auto`` picks from what the machine does now (:func:`hwnas.profilers.qa.choose_clock`)."""
+    from hwnas.resources import LOCAL_BACKENDS
+
+    if clock != "auto":
+        return clock, f"{clock} clock (as asked)"
+    if config.backend not in LOCAL_BACKENDS:
+        return "wall", "wall clock: the device is not this machine's CPU"
+    from hwnas.profilers.qa import choose_clock
+
+    return choose_clock(threads if threads is not None else config.threads)
+
+
+def _identity_filters(m) -> dict:  # noqa: ANN001
+    from hwnas.profilers.qa import _IDENTITY
+
+    return dict(zip(_IDENTITY, m.identity(), strict=True))
 
 
 def _short(text: str, width: int = 48) -> str:

@@ -184,7 +184,8 @@ def register(app: typer.Typer) -> None:
             "hyperpower",
             "--searcher",
             "-s",
-            help="hyperpower, bo_vanilla, random_search, random_walk or evolution; one-shot: fbnetv2.",
+            help="hyperpower, bo_vanilla, random_search, random_walk or evolution; one-shot: fbnetv2, "
+            "single-path.",
         ),
         objective: str = typer.Option(
             "train",
@@ -262,6 +263,17 @@ def register(app: typer.Typer) -> None:
         onnx_out: Path | None = typer.Option(
             None, "--onnx", help="One-shot: export the derived net to ONNX."
         ),
+        target_latency: str | None = typer.Option(
+            None, "--target-latency", help="single-path: latency target on --device, e.g. 80ms."
+        ),
+        search_se: bool = typer.Option(False, "--search-se", help="single-path: also search SE ratios."),
+        lam: float = typer.Option(0.2, "--lambda", help="single-path: runtime weight λ of eq. 5.7."),
+        sp_mode: str = typer.Option("sigmoid", "--mode", help="single-path: sigmoid, ste or softmax."),
+        resolution: int | None = typer.Option(None, "--resolution", help="single-path: input size."),
+        width: float | None = typer.Option(None, "--width", help="single-path: width multiplier."),
+        export_dir: Path | None = typer.Option(
+            None, "--export", help="single-path: write layers.json, model.pt and model.onnx here."
+        ),
         store_path: Path | None = STORE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
@@ -270,11 +282,13 @@ def register(app: typer.Typer) -> None:
         from hwnas.io import check_outputs
 
         if searcher in ONESHOT_CLI:
-            check_outputs({"--history": history_path, "--onnx-out": onnx_out},
-                          {"--cost-table": cost_table, "--store": store_file(store_path)})  # fmt: skip
+            check_outputs({"--history": history_path, "--onnx": onnx_out},
+                          {"--table": cost_table, "--store": store_file(store_path)})  # fmt: skip
             opts = OneShotOptions(
                 searcher, cost, budget, cost_table, space, penalty, dataset, device, epochs, final_epochs,
                 batch_size, seed, max_train, history_path, checkpoint, onnx_out, store_path, json_out,
+                target_latency=target_latency, search_se=search_se, lam=lam, mode=sp_mode,
+                resolution=resolution, width=width, export_dir=export_dir,
             )  # fmt: skip
             return run_oneshot(opts)
         from hwnas.searchers.constraints import parse_constraints

@@ -14,6 +14,7 @@ import pandas as pd
 
 from hwnas.cost_models.features import LAYER_FEATURE_COLUMNS, layer_features
 from hwnas.errors import InputError
+from hwnas.graph.layer import LayerSpec
 
 KEY = "layer_key"
 
@@ -73,12 +74,15 @@ def load_store_data(
     batch_size: int | None = None,
     model_ids: Any = None,
     layer_metric: str | None = None,
+    include_flagged: bool = False,
 ) -> TrainingData:
     """Read layer- and model-scope records of one device set-up from the store.
 
     Records from several fingerprints never mix: if more than one matches, name one with
     ``fingerprint_id``. ``layer_metric`` picks another metric for the layer rows (e.g. onnxruntime's
     ``in_model_latency_ms``, per-layer times measured inside the whole model); default: ``metric``.
+    Records the profiler's measurement QA flagged (load, steal, throttling, spread, drift: see
+    :mod:`hwnas.profilers.qa`) are left out unless ``include_flagged``.
     """
     metrics_wanted = [metric] if layer_metric in (None, metric) else [metric, layer_metric]
     filters = {
@@ -105,6 +109,17 @@ def load_store_data(
             hint="pass --fingerprint with one of them (see `hwnas show`)",
         )
     devices = sorted(df["device"].unique())
+    if not include_flagged and "qa_flagged" in df and df["qa_flagged"].any():
+        kept = df[~df["qa_flagged"].astype(bool)]
+        lost = [s for s in ("model", "layer") if (df["scope"] == s).any() and not (kept["scope"] == s).any()]
+        if kept.empty or lost:
+            n = int(df["qa_flagged"].sum())
+            raise InputError(
+                f"{n} of {len(df)} matching records were flagged by measurement QA (measured under load, "
+                "with drift or too wide a spread) and too few are left to fit on",
+                hint="re-profile on a quieter machine or with --clock cpu, or pass --include-flagged",
+            )
+        df = kept
     df = df[np.isfinite(df["value"]) & (df["value"] > 0)]
     for col in ("ci_low", "ci_high"):
         if col not in df:
@@ -115,7 +130,8 @@ def load_store_data(
 
     lay = df[(df["scope"] == "layer") & (df["metric"] == (layer_metric or metric))]
     lay = lay.sort_values(["model_id", "layer_index"])
-    specs = store.get_layer_specs(lay["layer_key"].unique().tolist()) if len(lay) else {}
+    keys = lay["layer_key"].unique().tolist()
+    specs = store.get_layer_specs(keys, decode=LayerSpec.from_dict) if len(lay) else {}
     missing = sorted(set(lay["layer_key"]) - set(specs))
     if missing:
         raise InputError(

@@ -375,6 +375,13 @@ def load_samples(path: str | Path) -> pd.DataFrame:
         raise InputError(
             f"{p}: column 'latency_ms' has {int(lat.isna().sum())} missing or non-numeric value(s)"
         )
+    bad_value = ~np.isfinite(lat.to_numpy(float)) | (lat.to_numpy(float) <= 0)
+    if bad_value.any():
+        raise InputError(
+            f"{p}: column 'latency_ms' has {int(bad_value.sum())} value(s) that are not finite and > 0, "
+            f"first {lat[bad_value].iloc[0]!r}",
+            hint="latencies are positive milliseconds (few-shot prediction works on their logarithm)",
+        )
     from hwnas.spaces.nb201_table import ARCH_RE
 
     bad = ~df["arch"].astype(str).str.fullmatch(ARCH_RE.pattern)

@@ -8,9 +8,12 @@
   torch model exported to ONNX.
 - ``models.resolve_model``: a model name, ONNX path or search-space point as a ResolvedModel.
 
-Imports none of the other hwnas parts (ARCHITECTURE.md, "Which way dependencies point"), with one
-exception: ``models.resolve_model`` imports ``hwnas.spaces.mbv2`` / ``hwnas.spaces.nb201`` lazily, inside
-the call, to build ``mbv2:`` and ``nb201:`` points. Importing this package does not import torch or onnx.
+- ``fusion``: fused units (the kernels a runtime executes) by per-backend rules; ``Unit`` and its key.
+
+Imports none of the other hwnas parts (ARCHITECTURE.md, "Which way dependencies point"; checked by the
+import-linter contracts in ``.importlinter``): ``mbv2:`` / ``nb201:`` names resolve through a registry that
+``hwnas.spaces`` fills (``models.register_model_family``). Importing this package does not import torch or
+onnx.
 """
 
 from hwnas.graph.layer import KNOWN_OPS, UNKNOWN_OP, LayerSpec, ModelSpec, make_layer

@@ -4,15 +4,17 @@ Accepted forms (``resolve_model``):
 - a torchvision classification model name: ``mobilenet_v2``, ``resnet18``, ``torchvision:resnet18``
   (built with ``weights=None``: random weights, never a download);
 - a path to an ``.onnx`` file;
-- ``mbv2:<arch>``: a point of the MobileNetV2-style space (``hwnas.spaces.mbv2``), or
-  ``mbv2@<resolution>[w<width>]:<arch>`` (the form of ``MBV2Space.model_id``);
-- ``nb201:<arch string>``: a NAS-Bench-201 cell network (``hwnas.spaces.nb201``, imported lazily).
+- ``<family>:<rest>`` for a family a search space registered with :func:`register_model_family`:
+  ``mbv2:<arch>`` / ``mbv2@<resolution>[w<width>]:<arch>`` and ``nb201:<arch string>`` are registered by
+  ``hwnas.spaces`` (import it first; the CLI does). graph itself imports no other hwnas part.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,58 +142,30 @@ def _resolve_torchvision(name: str, input_shape: tuple[int, ...] | None, batch_s
     return from_module(module, shape, name, f"torchvision:{name}")
 
 
-def _resolve_mbv2(
-    prefix: str, arch: str, input_shape: tuple[int, ...] | None, batch_size: int
-) -> ResolvedModel:
-    """``mbv2:<arch>`` (resolution from the input shape, default 224) or ``mbv2@<res>[w<width>]:<arch>``."""
-    from hwnas.spaces.mbv2 import MBV2Space
-
-    m = re.fullmatch(r"mbv2(?:@(\d+)(?:w(\d+(?:\.\d+)?))?)?", prefix)
-    if m is None:
-        raise InputError(
-            f"model prefix {prefix!r} is malformed", hint="use mbv2:<arch> or mbv2@96w0.5:<arch>"
-        )
-    res = int(m.group(1)) if m.group(1) else (int(input_shape[-1]) if input_shape is not None else 224)
-    if m.group(1) and input_shape is not None and int(input_shape[-1]) != res:
-        raise InputError(
-            f"input shape {input_shape} disagrees with resolution {res} of {prefix!r}",
-            hint="drop --input-shape or the @<resolution> of the model name",
-        )
-    width = float(m.group(2) or 1.0)
-    # decode permissively: SE tokens (Single-Path+) and searched first/last blocks are valid points too
-    space = MBV2Space(resolution=res, width=width, se_ratios=(0.0, 0.25, 0.5))
-    try:
-        canonical = space.encode(space.decode(arch))
-    except InputError as first_error:
-        space = MBV2Space(resolution=res, width=width, se_ratios=(0.0, 0.25, 0.5), search_ends=True)
-        try:
-            canonical = space.encode(space.decode(arch))
-        except InputError:
-            raise first_error from None
-    shape = _shape_for(input_shape, batch_size, space.input_shape)
-    model_id = space.model_id(canonical) if m.group(1) else f"mbv2:{canonical}"
-    module = space.build(canonical).eval()
-    spec = space.layers(canonical, batch_size=shape[0])
-    return ResolvedModel(
-        name=f"mbv2:{canonical}",
-        model_id=model_id,
-        module=module,
-        onnx_path=None,
-        input_shape=shape,
-        spec=spec,
-    )
+# model family name (the text before ":" up to any "@...") -> resolver(prefix, rest, input_shape, batch_size),
+# or "module:function" imported on first use. The search spaces fill it (hwnas.spaces registers mbv2 and
+# nb201): graph imports no other hwnas part.
+ModelResolver = Callable[[str, str, "tuple[int, ...] | None", int], ResolvedModel]
+_FAMILIES: dict[str, ModelResolver | str] = {}
 
 
-def _resolve_nb201(arch: str, input_shape: tuple[int, ...] | None, batch_size: int) -> ResolvedModel:
-    try:
-        from hwnas.spaces import nb201
-    except ModuleNotFoundError as exc:  # written by another part of the project
-        raise InputError(
-            "the NAS-Bench-201 space (hwnas.spaces.nb201) is not available", hint="install hwnas completely"
-        ) from exc
-    module = nb201.build_network(arch, num_classes=10).eval()
-    shape = _shape_for(input_shape, batch_size, (3, 32, 32))
-    return from_module(module, shape, f"nb201:{arch}", f"nb201:{arch}")
+def register_model_family(family: str, resolver: ModelResolver | str) -> None:
+    """Make ``<family>[@...]:<rest>`` model names resolve through ``resolver(prefix, rest, shape, batch)``."""
+    _FAMILIES[family] = resolver
+
+
+def model_families() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def _family_resolver(family: str) -> ModelResolver | None:
+    ref = _FAMILIES.get(family)
+    if ref is None or callable(ref):
+        return ref
+    module, attr = ref.split(":")
+    fn = getattr(importlib.import_module(module), attr)
+    _FAMILIES[family] = fn
+    return fn
 
 
 def resolve_model(
@@ -216,10 +190,16 @@ def resolve_model(
         return _resolve_onnx(Path(text), input_shape, batch_size)
     prefix, sep, rest = text.partition(":")
     if sep:
-        if prefix.startswith("mbv2"):
-            return _resolve_mbv2(prefix, rest, input_shape, batch_size)
-        if prefix == "nb201":
-            return _resolve_nb201(rest, input_shape, batch_size)
+        family = re.split(r"[@]", prefix, maxsplit=1)[0]
+        resolver = _family_resolver(family)
+        if resolver is not None:
+            return resolver(prefix, rest, input_shape, batch_size)
+        if family in ("mbv2", "nb201"):
+            raise InputError(
+                f"model family {family!r} is not registered",
+                hint="import hwnas.spaces first (it registers mbv2: and nb201:); "
+                f"registered: {', '.join(model_families()) or 'none'}",
+            )
         if prefix == "torchvision":
             return _resolve_torchvision(rest, input_shape, batch_size)
         if prefix == "onnx":

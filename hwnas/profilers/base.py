@@ -1,39 +1,40 @@
-"""The profiler interface and the job loop every backend shares.
+"""The profiler: the job loop every backend shares, over a backend's builder and runner.
 
-A profile is a list of jobs (one per distinct layer key and mode, one per whole-model metric and mode).
-Each job's records are written to the store as soon as it finishes, so an interrupted profile keeps
-what it did; the next run skips every job whose records are already there (unless ``force``).
-Backends only say how to build and run things (``_layer_runner``, ``_model_runner``, ...).
+A profile is a list of jobs (one per distinct unit key and mode, one per whole-model metric and mode). A
+unit is one layer, or with ``units="fused"`` one kernel the runtime executes (``hwnas.graph.fusion``).
+Each job's records are written to the store as soon as it finishes, so an interrupted profile keeps what
+it did; the next run skips every job whose records are already there (unless ``force``). Backends say how
+to build and run things (``hwnas.profilers.backend``: Builder, Runner); nothing here knows a backend.
 """
 
 from __future__ import annotations
 
-import abc
-import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwnas.device_config import DeviceConfig
 from hwnas.errors import HwnasError, InputError, MeasurementError
-from hwnas.graph.layer import LayerSpec
-from hwnas.profilers import timing
-from hwnas.profilers.fingerprint import local_fingerprint
+from hwnas.graph.fusion import Unit, fuse
+from hwnas.profilers.backend import (
+    Backend,
+    RawTiming,
+    fingerprint_for,
+    get_backend,
+    power_sampler_for,
+    power_samplers,
+)
+from hwnas.profilers.timing import summarize
 from hwnas.store.base import Store
 from hwnas.store.records import Fingerprint, Measurement
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[[], object]
-# "wall": time.perf_counter, what a user waits for. "cpu": time.process_time, CPU time of all the
-# process's threads; on a shared, oversubscribed machine wall time of a long run mostly measures the
-# scheduler, CPU time measures the work (it misses waits for memory paging or I/O).
-CLOCKS = ("wall", "cpu")
-
+UNIT_CHOICES = ("layers", "fused")
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -89,69 +90,57 @@ class _Job:
     run: Callable[[], list[Measurement]]
 
 
-class Profiler(abc.ABC):
-    """One backend on one device config. ``threads`` overrides the config's thread count."""
+class Profiler:
+    """One backend on one device config. ``threads`` overrides the config's thread count.
+
+    Subclasses only name their backend (``backend = "onnxruntime-cpu"``); the backend's registration
+    (:func:`hwnas.profilers.backend.register_backend`) supplies builder, runner, modes, fusion rules and
+    fingerprint. ``Profiler(config)`` itself profiles ``config.backend``.
+    """
 
     backend: str = ""
-    supported_modes: tuple[str, ...] = ("inference",)
 
     def __init__(self, config: DeviceConfig, *, threads: int | None = None, power_sampler: Any = None,
-                 memory_limit_bytes: int | None = None, clock: str = "wall") -> None:  # fmt: skip
+                 memory_limit_bytes: int | None = None, clock: str | None = None) -> None:  # fmt: skip
+        name = self.backend or config.backend
+        spec = get_backend(name)
+        if spec is None:
+            raise InputError(
+                f"backend {name!r} has no profiler",
+                hint=f"no module {name.replace('-', '_')}.py in hwnas/profilers registers it",
+            )
+        self.spec: Backend = spec
+        self.backend = spec.name
+        self.supported_modes = spec.modes
         self.config = config
         self.threads = int(threads or config.threads or 1)
         self._power_sampler = power_sampler
         self.memory_limit_bytes = memory_limit_bytes  # address-space cap for the peak-memory child
-        if clock not in CLOCKS:
-            raise InputError(f"unknown clock {clock!r}", hint=f"one of {', '.join(CLOCKS)}")
-        self.clock = clock
-
-    def _measure(self, runner: Runner) -> timing.TimingResult:
-        # The wall clock is timing.measure's default; only the CPU clock is passed explicitly.
-        kw = {"clock": time.process_time} if self.clock == "cpu" else {}
-        return timing.measure(runner, self.config.repeat, **kw)
+        self.builder = spec.builder(config)
+        self.runner = spec.runner(config, threads=self.threads, clock=clock)
+        self.clock = self.runner.clock  # None: the runner's first clock (wall for in-process runners)
 
     @property
     def _source(self) -> str:
-        return "wallclock" if self.clock == "wall" else "cputime"
+        return self.runner.source
 
-    # ---- what a backend provides ----------------------------------------------------------------
-    @abc.abstractmethod
-    def backend_versions(self) -> dict[str, str | None]: ...
+    def backend_versions(self) -> dict[str, str | None]:
+        return self.spec.versions()
 
-    @abc.abstractmethod
-    def _layer_runner(self, spec: LayerSpec, mode: str) -> Runner:
-        """A zero-argument callable that runs ``spec`` alone once (built once, called many times)."""
+    def units(self, layers: list[Any], units: str = "layers") -> list[Unit]:
+        """The units a profile times: one per layer, or (``"fused"``) the backend's fused kernels."""
+        if units not in UNIT_CHOICES:
+            raise InputError(f"unknown units {units!r}", hint=f"one of {', '.join(UNIT_CHOICES)}")
+        return fuse(layers, self.spec.fusion if units == "fused" else "none")
 
-    @abc.abstractmethod
-    def _model_runner(self, ctx: Any, mode: str) -> Runner: ...
-
-    @abc.abstractmethod
-    def _memory_job(self, ctx: Any, mode: str) -> tuple[str, dict[str, Any]]:
-        """(``module:function``, kwargs) that runs the whole model in the child process."""
-
-    @abc.abstractmethod
-    def _prepare(self, model: Any, workdir: Path) -> Any:
-        """Backend context for the whole model (a session, an exported file...)."""
-
-    def _model_breakdown(self, ctx: Any, model: Any, mode: str, base: dict[str, Any]) -> list[Measurement]:
-        """Optional per-layer times measured inside the whole model (onnxruntime's node profiler)."""
-        return []
-
-    @contextlib.contextmanager
-    def _threads_pinned(self) -> Iterator[None]:
-        """Fix the thread count for the duration of a profile (backends override)."""
-        yield
-
-    # ---- shared -----------------------------------------------------------------------------------
     def fingerprint(self) -> Fingerprint:
-        fp = local_fingerprint(self.config, self.backend_versions(), threads=self.threads)
+        fp = fingerprint_for(self.spec, self.config, threads=self.threads)
         return Fingerprint(fp.device, {**fp.fields, "clock": self.clock})  # wall and CPU times never mix
 
     def power_sampler(self) -> Any:
-        if self._power_sampler is None and self.config.power.sampler == "rapl":
-            from hwnas.profilers.power.rapl import RaplSampler
-
-            self._power_sampler = RaplSampler()
+        """The sampler passed in, else the one the config's ``power.sampler`` names (None: none)."""
+        if self._power_sampler is None:
+            self._power_sampler = power_sampler_for(self.config)
         return self._power_sampler
 
     def profile(
@@ -165,8 +154,13 @@ class Profiler(abc.ABC):
         force: bool = False,
         progress: ProgressCallback | None = None,
         memory: bool = True,
+        units: str = "layers",
     ) -> ProfileResult:
-        """Measure ``model`` (a ResolvedModel) and write records to ``store`` as each job finishes."""
+        """Measure ``model`` (a ResolvedModel) and write records to ``store`` as each job finishes.
+
+        ``units="layers"`` times each LayerSpec alone (scope ``layer``); ``units="fused"`` times each of the
+        backend's fused units alone (scope ``unit``, keyed by ``Unit.key()``).
+        """
         t_start = time.perf_counter()
         modes = tuple(modes)
         bad = [m for m in modes if m not in self.supported_modes]
@@ -176,24 +170,29 @@ class Profiler(abc.ABC):
                 f"it supports {list(self.supported_modes)}",
                 hint="use a torch-cpu device (e.g. --device local-cpu-torch) for --train-step",
             )
+        unit_list = self.units(model.spec.layers, units)
+        if whole_model:
+            self.builder.check_model(model)
         fp = self.fingerprint()
         store.add_fingerprint(fp)
-        spec = model.spec
-        store.add_layer_specs(spec.layers)
+        store.add_layer_specs(model.spec.layers)
+        store.add_layer_specs([u for u in unit_list if u.fused])
         batch = int(model.input_shape[0]) if model.input_shape else 1
         result = ProfileResult(self.config.name, self.backend, model.model_id, fp.id, batch, self.threads)
         base = dict(device=self.config.name, fingerprint_id=fp.id, backend=self.backend,
                     model_id=model.model_id, batch_size=batch)  # fmt: skip
+        scope = "unit" if units == "fused" else "layer"
 
-        with tempfile.TemporaryDirectory(prefix="hwnas-prof-") as tmp, self._threads_pinned():
+        with tempfile.TemporaryDirectory(prefix="hwnas-prof-") as tmp, self.runner.session():
             ctx_box: dict[str, Any] = {}
 
-            def ctx() -> Any:  # prepared lazily: a resumed profile with nothing left exports nothing
+            def ctx() -> Any:  # built lazily: a resumed profile with nothing left exports nothing
                 if "ctx" not in ctx_box:
-                    ctx_box["ctx"] = self._prepare(model, Path(tmp))
+                    ctx_box["ctx"] = self.builder.model(model, Path(tmp))
                 return ctx_box["ctx"]
 
-            jobs = self._plan(model, modes, per_layer, whole_model, memory, base, ctx, result)
+            jobs = self._plan(model, unit_list, scope, modes, per_layer, whole_model, memory, base, ctx,
+                              Path(tmp), result)  # fmt: skip
             result.jobs_total = len(jobs)
             for i, job in enumerate(jobs, 1):
                 skipped = not force and all(store.has(ident) for ident in job.identities)
@@ -213,33 +212,36 @@ class Profiler(abc.ABC):
         result.elapsed_s = time.perf_counter() - t_start
         return result
 
-    def _plan(self, model: Any, modes: tuple[str, ...], per_layer: bool, whole_model: bool, memory: bool,
-              base: dict[str, Any], ctx: Callable[[], Any], result: ProfileResult) -> list[_Job]:  # fmt: skip
+    def _plan(self, model: Any, unit_list: list[Unit], scope: str, modes: tuple[str, ...], per_layer: bool,
+              whole_model: bool, memory: bool, base: dict[str, Any], ctx: Callable[[], Any], workdir: Path,
+              result: ProfileResult) -> list[_Job]:  # fmt: skip
         jobs: list[_Job] = []
-        layers = model.spec.layers
         for mode in modes:
             if per_layer:
-                groups: dict[str, list[int]] = {}
-                for idx, layer in enumerate(layers):
-                    groups.setdefault(layer.key(), []).append(idx)
-                for idxs in groups.values():
-                    first = layers[idxs[0]]
+                groups: dict[str, list[Unit]] = {}
+                for unit in unit_list:
+                    groups.setdefault(unit.key(), []).append(unit)
+                for same in groups.values():
+                    first = same[0]
                     idents = [
-                        self._record(base, mode, "layer", "latency_ms", 0.0, layers[i], i).identity()
-                        for i in idxs
+                        self._unit_record(base, mode, scope, "latency_ms", 0.0, u).identity() for u in same
                     ]
-                    desc = f"{mode} layer {first.name or first.op} ({first.op})"
-                    jobs.append(_Job(desc, idents, self._layer_job(base, mode, layers, idxs)))
+                    what = "unit" if scope == "unit" else "layer"
+                    desc = f"{mode} {what} {first.name or first.op} ({first.op})"
+                    jobs.append(_Job(desc, idents, self._unit_job(base, mode, scope, same)))
             if whole_model:
                 ident = self._record(base, mode, "model", "latency_ms", 0.0).identity()
                 jobs.append(
                     _Job(f"{mode} whole model latency", [ident], self._latency_job(base, mode, model, ctx))
                 )
-                if memory:
+                if memory and not self.runner.peak_memory:
+                    note = f"peak memory: not measured on backend {self.backend}"
+                    if note not in result.notes:
+                        result.notes.append(note)
+                elif memory:
                     ident = self._record(base, mode, "model", "peak_memory_bytes", 0.0).identity()
-                    jobs.append(
-                        _Job(f"{mode} peak memory", [ident], self._memory_record_job(base, mode, ctx))
-                    )
+                    jobs.append(_Job(f"{mode} peak memory", [ident],
+                                     self._memory_record_job(base, mode, ctx, workdir)))  # fmt: skip
                 energy = self._energy_plan(base, mode, ctx, result)
                 if energy is not None:
                     jobs.append(energy)
@@ -247,64 +249,83 @@ class Profiler(abc.ABC):
 
     @staticmethod
     def _record(base: dict[str, Any], mode: str, scope: str, metric: str, value: float,
-                layer: LayerSpec | None = None, index: int = -1, **kw: Any) -> Measurement:  # fmt: skip
+                layer: Any = None, index: int = -1, **kw: Any) -> Measurement:  # fmt: skip
         return Measurement(
             **base, scope=scope, metric=metric, value=value, mode=mode,
             layer_key=layer.key() if layer is not None else "",
             layer_name=layer.name if layer is not None else "", layer_index=index, **kw,
         )  # fmt: skip
 
-    def _layer_job(
-        self, base: dict[str, Any], mode: str, layers: list[LayerSpec], idxs: list[int]
-    ) -> Callable:
+    def _unit_record(self, base: dict[str, Any], mode: str, scope: str, metric: str, value: float,
+                     unit: Unit, **kw: Any) -> Measurement:  # fmt: skip
+        return self._record(base, mode, scope, metric, value, unit.layers[0] if scope == "layer" else unit,
+                            unit.indices[0], **kw)  # fmt: skip
+
+    def _unit_job(self, base: dict[str, Any], mode: str, scope: str, same: list[Unit]) -> Callable:
         def run() -> list[Measurement]:
-            spec = layers[idxs[0]]
+            unit = same[0]
             try:
-                runner = self._layer_runner(spec, mode)
-                res = self._measure(runner)
+                raw = self.runner.time(self.builder.unit(unit), mode, self.config.repeat)
             except (HwnasError, NotImplementedError, RuntimeError, ValueError) as exc:
                 msg = exc.message if isinstance(exc, HwnasError) else f"{type(exc).__name__}: {exc}"
+                what = "layer" if scope == "layer" else "unit"
                 raise MeasurementError(
-                    f"layer {spec.name or spec.key()} cannot run in isolation: {msg}"
+                    f"{what} {unit.name or unit.key()} cannot run in isolation: {msg}"
                 ) from exc
-            extra = {**res.extra(), "measured_at_layer_index": idxs[0], "op": spec.op}
+            stats = summarize(raw.samples_ms)
+            extra = {**raw.extra(), "measured_at_layer_index": unit.indices[0], "op": unit.op}
+            if scope == "unit":
+                extra.update(unit_indices=list(unit.indices), rule=unit.rule)
             return [
-                self._record(
-                    base,
-                    mode,
-                    "layer",
-                    "latency_ms",
-                    res.stats.median,
-                    layers[i],
-                    i,
-                    stats=res.stats,
-                    source=f"{self._source}-isolated",
-                    extra=extra,
-                )  # fmt: skip
-                for i in idxs
-            ]
+                self._unit_record(base, mode, scope, "latency_ms", stats.median, u, stats=stats,
+                                  source=f"{raw.source}-isolated",
+                                  extra={**extra, "unit_indices": list(u.indices)} if scope == "unit"
+                                  else extra)
+                for u in same
+            ]  # fmt: skip
 
         return run
 
     def _latency_job(self, base: dict[str, Any], mode: str, model: Any, ctx: Callable[[], Any]) -> Callable:
         def run() -> list[Measurement]:
-            c = ctx()
-            breakdown = self._model_breakdown(c, model, mode, base)
-            res = self._measure(self._model_runner(c, mode))
-            extra = {**res.extra(), "layers": len(model.spec.layers)}
+            art = ctx()
+            breakdown = self._breakdown_records(art, model, mode, base)
+            raw: RawTiming = self.runner.time(art, mode, self.config.repeat)
+            stats = summarize(raw.samples_ms)
+            extra = {**raw.extra(), "layers": len(model.spec.layers)}
             if breakdown:
                 extra["breakdown_layer_ms_sum"] = sum(m.value for m in breakdown)
-            rec = self._record(base, mode, "model", "latency_ms", res.stats.median, stats=res.stats,
-                               source=self._source, extra=extra)  # fmt: skip
+            rec = self._record(base, mode, "model", "latency_ms", stats.median, stats=stats,
+                               source=raw.source, extra=extra)  # fmt: skip
             return [*breakdown, rec]  # the model record last: it marks the job done
 
         return run
 
-    def _memory_record_job(self, base: dict[str, Any], mode: str, ctx: Callable[[], Any]) -> Callable:
+    def _breakdown_records(self, art: Any, model: Any, mode: str, base: dict[str, Any]) -> list[Measurement]:
+        """Per-layer times inside the model (the runtime's own profiler), where the runner has them."""
+        bd = self.runner.breakdown(art, model, mode)
+        if bd is None:
+            return []
+        layers = model.spec.layers
+        out = []
+        for idx in sorted(bd.per_layer):
+            stats = summarize(bd.per_layer[idx])
+            extra = {"kernels": bd.kernels.get(idx, []),
+                     "unmapped_ms_median": float(sorted(bd.unmapped_ms)[len(bd.unmapped_ms) // 2])
+                     if bd.unmapped_ms else 0.0}  # fmt: skip
+            out.append(self._record(base, mode, "layer", "in_model_latency_ms", stats.median, layers[idx],
+                                    idx, stats=stats, source=bd.source, extra=extra))  # fmt: skip
+        return out
+
+    def _memory_record_job(self, base: dict[str, Any], mode: str, ctx: Callable[[], Any],
+                           workdir: Path) -> Callable:  # fmt: skip
         def run() -> list[Measurement]:
             from hwnas.profilers.memory import measure_peak_memory
 
-            target, kwargs = self._memory_job(ctx(), mode)
+            job = self.runner.memory_job(ctx(), mode, workdir)
+            if job is None:
+                raise MeasurementError(f"backend {self.backend} gave no peak-memory job for {mode}")
+            target, kwargs = job
             mem = measure_peak_memory(target, kwargs, label=f"{base['model_id']} ({mode})",
                                       limit_bytes=self.memory_limit_bytes)  # fmt: skip
             extra = {"baseline_bytes": mem.baseline_bytes, "peak_rss_bytes": mem.peak_rss_bytes}
@@ -317,6 +338,12 @@ class Profiler(abc.ABC):
                      result: ProfileResult) -> _Job | None:  # fmt: skip
         sampler = self.power_sampler()
         if sampler is None:
+            name = self.config.power.sampler
+            if name not in ("", "none"):
+                note = (f"energy: unavailable: no power sampler {name!r} is registered "
+                        f"(registered: {', '.join(power_samplers())})")  # fmt: skip
+                if note not in result.notes:
+                    result.notes.append(note)
             return None
         ok, why = sampler.available()
         if not ok:
@@ -327,14 +354,13 @@ class Profiler(abc.ABC):
         ident = self._record(base, mode, "model", "energy_mj", 0.0).identity()
 
         def run() -> list[Measurement]:
-            runner = self._model_runner(ctx(), mode)
-            runner()
-            n, t0 = 0, time.perf_counter()
+            art = ctx()
+            self.runner.run_for(art, mode, min_runs=1, min_seconds=0.0)  # warm, outside the window
             sampler.begin_window("model")
-            while n < 5 or time.perf_counter() - t0 < 1.0:  # >= 1 s: many counter updates per window
-                runner()
-                n += 1
-            w = sampler.end_window("model")
+            try:  # >= 1 s: many counter updates per window
+                n = self.runner.run_for(art, mode, min_runs=5, min_seconds=1.0)
+            finally:
+                w = sampler.end_window("model")
             per_run = w.total_mj / n
             idle = self.config.power.idle_power_mw
             if idle is not None:

@@ -1,24 +1,28 @@
-"""onnxruntime on the local CPU: per-layer isolation, per-node times inside the model, whole-model latency.
+"""onnxruntime on the local CPU: builder (ONNX models), in-process runner (sessions), parser (ort_profile).
 
-Per layer, each LayerSpec becomes its own tiny ONNX model (``hwnas.graph.builders.onnx.layer_to_onnx``)
-and is timed alone: that is what a lookup table needs, independent of its neighbours. The whole model
-is timed as one session; a second session with onnxruntime's profiler on gives each kernel's time in
-context (fusions included), mapped back to layers and stored as ``in_model_latency_ms``.
+Per unit, each LayerSpec or fused unit becomes its own tiny ONNX model (``hwnas.graph.builders.onnx``) and
+is timed alone: that is what a lookup table needs, independent of its neighbours. The whole model is timed
+as one session; a second session with onnxruntime's profiler on gives each kernel's time in context
+(fusions included), parsed by ``ort_profile``, mapped back to layers and stored as ``in_model_latency_ms``.
+Fusion rules: ``hwnas.graph.fusion.ONNXRUNTIME_CPU``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hwnas.graph.layer import LayerSpec
+from hwnas.device_config import DeviceConfig
+from hwnas.graph.fusion import Unit
 from hwnas.profilers import ort_profile
-from hwnas.profilers.base import Profiler, Runner
-from hwnas.profilers.timing import summarize
-from hwnas.store.records import Measurement
+from hwnas.profilers.backend import Backend, Breakdown, Builder, InProcessRunner, register_backend
+from hwnas.profilers.base import Profiler
 
 # Runs with onnxruntime's profiler on; the first few are warm-up and dropped.
 PROFILED_RUNS = 25
@@ -59,69 +63,91 @@ def _feeds(sess: Any, fallback_shapes: list[tuple[int, ...]], seed: int = 0) -> 
     return feeds
 
 
-class OnnxRuntimeCPUProfiler(Profiler):
-    backend = "onnxruntime-cpu"
-    supported_modes = ("inference",)
+@dataclass
+class OnnxArtefact:
+    """An ONNX model (in memory or a file) and its input shapes; the runner keeps its session on it."""
 
-    def backend_versions(self) -> dict[str, str | None]:
-        return {"onnxruntime": importlib.metadata.version("onnxruntime")}
+    source: Any  # onnx.ModelProto or a path
+    input_shapes: list[tuple[int, ...]]
+    session: Any = field(default=None, repr=False)
+    feeds: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def _layer_runner(self, spec: LayerSpec, mode: str) -> Runner:
-        from hwnas.graph.builders.onnx import layer_to_onnx
 
-        sess = _session(layer_to_onnx(spec), self.threads)
-        feeds = _feeds(sess, [spec.input_shape, *spec.extra_input_shapes])
-        return lambda: sess.run(None, feeds)
+class OrtBuilder(Builder):
+    def unit(self, unit: Unit) -> OnnxArtefact:
+        from hwnas.graph.builders.onnx import unit_to_onnx
 
-    def _prepare(self, model: Any, workdir: Path) -> dict[str, Any]:
+        return OnnxArtefact(unit_to_onnx(unit), list(unit.wiring()[0]))
+
+    def model(self, model: Any, workdir: Path) -> OnnxArtefact:
         if model.onnx_path is not None and Path(model.onnx_path).exists():
             path = Path(model.onnx_path)
         else:  # export into this profile's workdir without caching the (soon deleted) path on the model
             from hwnas.graph.builders.onnx import module_to_onnx
 
             path = module_to_onnx(model.module, tuple(model.input_shape), workdir / "model.onnx")
-        return {"path": Path(path), "workdir": workdir, "input_shape": tuple(model.input_shape)}
+        return OnnxArtefact(Path(path), [tuple(model.input_shape)])
 
-    def _ensure_session(self, ctx: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray]]:
-        if "session" not in ctx:
-            ctx["session"] = _session(str(ctx["path"]), self.threads)
-            ctx["feeds"] = _feeds(ctx["session"], [ctx["input_shape"]])
-        return ctx["session"], ctx["feeds"]
 
-    def _model_runner(self, ctx: dict[str, Any], mode: str) -> Runner:
-        sess, feeds = self._ensure_session(ctx)
+class OrtRunner(InProcessRunner):
+    peak_memory = True
+    def _open(self, art: OnnxArtefact) -> tuple[Any, dict[str, np.ndarray]]:
+        if art.session is None:
+            src = str(art.source) if isinstance(art.source, Path) else art.source
+            art.session = _session(src, self.threads)
+            art.feeds = _feeds(art.session, art.input_shapes)
+        return art.session, art.feeds
+
+    def callable(self, artefact: OnnxArtefact, mode: str) -> Callable[[], object]:
+        sess, feeds = self._open(artefact)
         return lambda: sess.run(None, feeds)
 
-    def _memory_job(self, ctx: dict[str, Any], mode: str) -> tuple[str, dict[str, Any]]:
-        _, feeds = self._ensure_session(ctx)
+    def memory_job(self, artefact: OnnxArtefact, mode: str, workdir: Path) -> tuple[str, dict[str, Any]]:
+        _, feeds = self._open(artefact)
         shapes = [list(v.shape) for v in feeds.values()]
-        return "hwnas.profilers.memory:run_onnx", {"path": str(ctx["path"]), "input_shapes": shapes,
+        return "hwnas.profilers.memory:run_onnx", {"path": str(artefact.source), "input_shapes": shapes,
                                                    "threads": self.threads}  # fmt: skip
 
-    def _model_breakdown(
-        self, ctx: dict[str, Any], model: Any, mode: str, base: dict[str, Any]
-    ) -> list[Measurement]:
+    def breakdown(self, artefact: OnnxArtefact, model: Any, mode: str) -> Breakdown:
         import onnx
 
-        prefix = str(ctx["workdir"] / "ort_profile")
-        sess = _session(str(ctx["path"]), self.threads, profile_prefix=prefix)
-        feeds = _feeds(sess, [ctx["input_shape"]])
+        path = Path(artefact.source)
+        sess = _session(str(path), self.threads, profile_prefix=str(path.parent / "ort_profile"))
+        feeds = _feeds(sess, artefact.input_shapes)
         for _ in range(PROFILED_RUNS):
             sess.run(None, feeds)
         times = ort_profile.parse_profile(sess.end_profiling())
         layers = model.spec.layers
-        names = ort_profile.node_layer_map(onnx.load(str(ctx["path"]), load_external_data=False),
+        names = ort_profile.node_layer_map(onnx.load(str(path), load_external_data=False),
                                            [la.name for la in layers], [la.op for la in layers])  # fmt: skip
         mapping = ort_profile.map_kernels(times, names, [la.op for la in layers])
         per_layer, unmapped, kernels = ort_profile.layer_breakdown(times, mapping, skip_runs=PROFILED_WARMUP)
-        out = []
-        for idx in sorted(per_layer):
-            stats = summarize(per_layer[idx])
-            extra = {
-                "kernels": kernels[idx],
-                "unmapped_ms_median": float(np.median(unmapped)) if unmapped else 0.0,
-            }
-            rec = self._record(base, mode, "layer", "in_model_latency_ms", stats.median, layers[idx], idx,
-                               stats=stats, source="ort-profiler", extra=extra)  # fmt: skip
-            out.append(rec)
-        return out
+        return Breakdown(per_layer, kernels, unmapped, "ort-profiler")
+
+
+def _versions() -> dict[str, str | None]:
+    return {"onnxruntime": importlib.metadata.version("onnxruntime")}
+
+
+def _probe(config: DeviceConfig) -> tuple[bool, str]:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False, "onnxruntime is not installed"
+    return True, "onnxruntime on the local CPU"
+
+
+class OnnxRuntimeCPUProfiler(Profiler):
+    backend = "onnxruntime-cpu"
+
+
+register_backend(Backend(
+    name="onnxruntime-cpu",
+    builder=OrtBuilder,
+    runner=OrtRunner,
+    probe=_probe,
+    versions=_versions,
+    modes=("inference",),
+    fusion="onnxruntime-cpu",
+    fingerprint="local-cpu",
+    profiler=OnnxRuntimeCPUProfiler,
+    description="onnxruntime CPUExecutionProvider in this process",
+))  # fmt: skip

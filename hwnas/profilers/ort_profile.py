@@ -3,11 +3,12 @@
 onnxruntime writes Chrome-trace events: one ``model_run`` (cat ``Session``) per run and one
 ``<node>_kernel_time`` (cat ``Node``) per executed kernel. After graph optimisation a kernel may be a
 fusion of several layers (Conv + BatchNorm + Clip -> ``FusedConv``) renamed after one of their tensors
-(``hardtanh_nchwc``). Mapping: kernel name -> an ONNX node (by node name or output tensor name, after
-stripping optimiser suffixes) -> a layer (by the torch module scope the exporter recorded, the
-``/a/a.b/Op`` path of the TorchScript exporter, or the node name itself); a fused kernel whose op does
-not match the layer it landed on walks back to the nearest earlier layer of its op (the conv that the
-BatchNorm and activation were folded into). Kernels that map nowhere (layout reorders) stay unmapped.
+(``hardtanh_nchwc``, ``.../Mul/QuickGeluFusion/``). Mapping: kernel name -> an ONNX node (by node name
+or output tensor name, after stripping optimiser suffixes) -> a layer (by the torch module scope the
+exporter recorded, the ``/a/a.b/Op`` path of the TorchScript exporter, or the node name itself); a fused
+kernel whose op does not match the layer it landed on walks back to the nearest earlier layer of its op
+(the conv that the BatchNorm and activation were folded into), except inside a composite layer (an SE
+block owns its kernels). Kernels that map nowhere (layout reorders) stay unmapped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 # Suffixes onnxruntime's optimisers append to the names of nodes they rewrite (one stripped per step).
-_SUFFIX_RE = re.compile(r"(?<=.)(_nchwc|_token_\d+|_fused)$")
+_SUFFIX_RE = re.compile(r"(?<=.)(_nchwc|_token_\d+|_fused|/[A-Za-z]+Fusion/?)$")
 # onnxruntime kernel op -> LayerSpec op(s) it implements (for fused kernels landing on another layer)
 _ORT_OP_TO_LAYER = {
     "Conv": {"conv2d"},
@@ -48,6 +49,7 @@ _ORT_OP_TO_LAYER = {
     "HardSwish": {"hardswish"},
 }
 _WALK_BACK = 4
+_COMPOSITE = frozenset({"se"})
 
 
 @dataclass
@@ -159,7 +161,8 @@ def map_kernels(times: KernelTimes, names: dict[str, int], layer_ops: list[str])
     for kernel, op in times.op_of.items():
         idx = _lookup(kernel, names)
         wanted = _ORT_OP_TO_LAYER.get(op)
-        if idx is not None and wanted and layer_ops[idx] not in wanted:
+        # a composite layer (an SE block) owns every kernel inside it; others walk back to their op's layer
+        if idx is not None and wanted and layer_ops[idx] not in wanted and layer_ops[idx] not in _COMPOSITE:
             for back in range(1, _WALK_BACK + 1):
                 j = idx - back
                 if j >= 0 and layer_ops[j] in wanted:

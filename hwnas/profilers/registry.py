@@ -1,31 +1,27 @@
-"""Backend name -> profiler class and availability probe, looked up lazily (nothing imported up front)."""
+"""Backend name -> profiler and availability, through the one backend registry (nothing imported up front).
+
+A backend with a module (``hwnas/profilers/<name>.py`` calling ``register_backend``) is probed and built
+from its registration. The backends named in ``hwnas.device_config.BACKENDS`` that have no module yet keep
+an availability probe here (``probes``), so ``hwnas devices`` can say whether their hardware is present.
+"""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 from hwnas.device_config import BACKENDS, DeviceConfig
 from hwnas.errors import DeviceUnavailableError, InputError
+from hwnas.profilers.backend import get_backend
 
-# backend -> "module:Class" of its profiler (None: availability probe only, no profiler yet)
-_PROFILERS: dict[str, str | None] = {
-    "onnxruntime-cpu": "hwnas.profilers.onnxruntime_cpu:OnnxRuntimeCPUProfiler",
-    "torch-cpu": "hwnas.profilers.torch_cpu:TorchCPUProfiler",
-    "nvml-gpu": None,
-    "jetson": None,
-    "android-tflite": None,
-    "tpu": None,
-}
+# Probes for backends whose profiler module is not written yet ("module:function").
 _PROBES: dict[str, str] = {
     "nvml-gpu": "hwnas.profilers.probes:probe_nvml",
     "jetson": "hwnas.profilers.probes:probe_jetson",
     "android-tflite": "hwnas.profilers.probes:probe_adb",
     "tpu": "hwnas.profilers.probes:probe_tpu",
 }
-assert set(_PROFILERS) == set(BACKENDS), "every backend in device_config.BACKENDS needs a registry entry"
 
 
 def _load(ref: str) -> Callable:
@@ -33,25 +29,15 @@ def _load(ref: str) -> Callable:
     return getattr(importlib.import_module(module), attr)
 
 
-def _local_cpu(package: str) -> Callable[[DeviceConfig], tuple[bool, str]]:
-    def probe(config: DeviceConfig) -> tuple[bool, str]:
-        if importlib.util.find_spec(package) is None:
-            return False, f"{package} is not installed"
-        return True, f"{package} on the local CPU"
-
-    return probe
-
-
 def availability(config: DeviceConfig) -> tuple[bool, str]:
     """(usable here, why or why not). Never raises for a known backend."""
-    if config.backend == "onnxruntime-cpu":
-        return _local_cpu("onnxruntime")(config)
-    if config.backend == "torch-cpu":
-        return _local_cpu("torch")(config)
+    backend = get_backend(config.backend)
+    if backend is not None:
+        return backend.probe(config)
     if config.backend not in _PROBES:
         return False, f"unknown backend {config.backend!r}"
     ok, why = _load(_PROBES[config.backend])(config)
-    if ok and _PROFILERS[config.backend] is None:
+    if ok:
         return False, f"{why}, but hwnas has no {config.backend} profiler yet (availability probe only)"
     return ok, why
 
@@ -60,9 +46,10 @@ def get_profiler(config: DeviceConfig, *, threads: int | None = None, **kwargs: 
     """The profiler (a :class:`hwnas.profilers.base.Profiler`) for ``config``'s backend.
 
     DeviceUnavailableError, with the reason, where it cannot run here. ``kwargs`` go to the profiler
-    (``power_sampler``, ``memory_limit_bytes``).
+    (``power_sampler``, ``memory_limit_bytes``, ``clock``).
     """
-    if config.backend not in _PROFILERS:
+    backend = get_backend(config.backend)
+    if backend is None and config.backend not in _PROBES:
         raise InputError(f"unknown backend {config.backend!r}", hint=f"one of {list(BACKENDS)}")
     ok, why = availability(config)
     if not ok:
@@ -70,4 +57,8 @@ def get_profiler(config: DeviceConfig, *, threads: int | None = None, **kwargs: 
             f"device {config.name} ({config.backend}) is not usable here: {why}",
             hint="`hwnas devices` lists what this machine can profile",
         )
-    return _load(_PROFILERS[config.backend])(config, threads=threads, **kwargs)
+    assert backend is not None  # availability() is False for every backend without a registration
+    from hwnas.profilers.base import Profiler
+
+    cls = backend.profiler or Profiler
+    return cls(config, threads=threads, **kwargs)

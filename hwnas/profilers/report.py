@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwnas.graph.layer import LayerSpec
 from hwnas.store.base import Store
 
 LAYER_COLUMNS = [
@@ -21,7 +22,7 @@ def layer_table(store: Store, *, device: str, model_id: str, fingerprint_id: str
     filters: dict[str, Any] = dict(device=device, model_id=model_id, fingerprint_id=fingerprint_id,
                                    batch_size=batch_size, backend=backend, scope="layer")  # fmt: skip
     recs = store.query(**filters)
-    specs = store.get_layer_specs({r.layer_key for r in recs})
+    specs = store.get_layer_specs({r.layer_key for r in recs}, decode=LayerSpec.from_dict)
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for r in recs:
         row = rows.setdefault((r.mode, r.layer_index), {
@@ -47,7 +48,7 @@ def layer_table(store: Store, *, device: str, model_id: str, fingerprint_id: str
 def model_summary(store: Store, *, device: str, model_id: str, fingerprint_id: str | None = None,
                   batch_size: int | None = None,
                   backend: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Whole-model records plus the sum of per-layer latencies, one dict per mode."""
+    """Whole-model records plus the sums of per-layer and per-unit latencies, one dict per mode."""
     common: dict[str, Any] = dict(device=device, model_id=model_id, fingerprint_id=fingerprint_id,
                                   batch_size=batch_size, backend=backend)  # fmt: skip
     out: dict[str, dict[str, Any]] = {}
@@ -64,4 +65,8 @@ def model_summary(store: Store, *, device: str, model_id: str, fingerprint_id: s
             d[f"sum_layers_{r.metric}"] = d.get(f"sum_layers_{r.metric}", 0.0) + r.value
             if r.metric == "latency_ms":
                 d["layers_measured"] = d.get("layers_measured", 0) + 1
+    for r in store.query(**common, scope="unit", metric="latency_ms"):  # fused units (units="fused")
+        d = out.setdefault(r.mode, {"mode": r.mode})
+        d["sum_units_latency_ms"] = d.get("sum_units_latency_ms", 0.0) + r.value
+        d["units_measured"] = d.get("units_measured", 0) + 1
     return [out[m] for m in sorted(out)]

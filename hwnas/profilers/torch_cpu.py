@@ -1,4 +1,4 @@
-"""PyTorch eager mode on the local CPU: per-module isolation and whole-model forward / training step.
+"""PyTorch eager mode on the local CPU: builder (modules + inputs) and in-process runner; no fusion.
 
 Mode ``inference`` runs the forward pass under ``torch.inference_mode`` in eval mode; mode ``train_step``
 runs forward + backward of ``output.sum()`` in train mode with fresh gradients each call (the optimiser
@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-from collections.abc import Iterator
+import importlib.util
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwnas.device_config import DeviceConfig
 from hwnas.errors import InputError
-from hwnas.graph.layer import LayerSpec
-from hwnas.profilers.base import Profiler, Runner
+from hwnas.graph.fusion import Unit
+from hwnas.profilers.backend import Backend, Builder, InProcessRunner, register_backend
+from hwnas.profilers.base import Profiler
 from hwnas.profilers.memory import first_tensor
 
 
-def make_runner(module: Any, inputs: tuple[Any, ...], mode: str) -> Runner:
+def make_runner(module: Any, inputs: tuple[Any, ...], mode: str) -> Callable[[], object]:
     """One call = one forward (inference) or one forward + backward (train_step) of ``module``."""
     import torch
 
@@ -48,26 +52,40 @@ def make_runner(module: Any, inputs: tuple[Any, ...], mode: str) -> Runner:
     return step
 
 
-class TorchCPUProfiler(Profiler):
-    backend = "torch-cpu"
-    supported_modes = ("inference", "train_step")
+@dataclass
+class TorchArtefact:
+    """A module and the inputs one run feeds it."""
 
-    def backend_versions(self) -> dict[str, str | None]:
-        return {"torch": importlib.metadata.version("torch")}
+    module: Any
+    inputs: tuple[Any, ...]
 
-    def profile(self, model: Any, store: Any, **kwargs: Any) -> Any:
-        """As :meth:`Profiler.profile`; the model's train/eval mode is restored afterwards."""
-        if kwargs.get("whole_model", True) and model.module is None:
-            self._prepare(model, Path("."))  # raises the InputError before any layer is timed
-        was = model.module.training if model.module is not None else None
-        try:
-            return super().profile(model, store, **kwargs)
-        finally:
-            if was is not None:
-                model.module.train(was)
 
+class TorchBuilder(Builder):
+    def unit(self, unit: Unit) -> TorchArtefact:
+        from hwnas.graph.builders.torch import build_unit_module, make_unit_inputs
+
+        return TorchArtefact(build_unit_module(unit), make_unit_inputs(unit))
+
+    def check_model(self, model: Any) -> None:
+        if model.module is None:
+            raise InputError(
+                f"model {model.name} is an ONNX file; the torch-cpu backend times whole models as torch "
+                "modules",
+                hint="profile ONNX files with --device local-cpu (onnxruntime), or use --no-whole-model",
+            )
+
+    def model(self, model: Any, workdir: Path) -> TorchArtefact:
+        import torch
+
+        self.check_model(model)
+        x = torch.randn(*tuple(model.input_shape), generator=torch.Generator().manual_seed(0))
+        return TorchArtefact(model.module, (x,))
+
+
+class TorchRunner(InProcessRunner):
+    peak_memory = True
     @contextlib.contextmanager
-    def _threads_pinned(self) -> Iterator[None]:
+    def session(self) -> Iterator[None]:
         import torch
 
         before = torch.get_num_threads()
@@ -77,32 +95,52 @@ class TorchCPUProfiler(Profiler):
         finally:
             torch.set_num_threads(before)
 
-    def _layer_runner(self, spec: LayerSpec, mode: str) -> Runner:
-        from hwnas.graph.builders.torch import build_layer_module, make_inputs
+    def callable(self, artefact: TorchArtefact, mode: str) -> Callable[[], object]:
+        return make_runner(artefact.module, artefact.inputs, mode)
 
-        return make_runner(build_layer_module(spec), make_inputs(spec), mode)
-
-    def _prepare(self, model: Any, workdir: Path) -> dict[str, Any]:
-        if model.module is None:
-            raise InputError(
-                f"model {model.name} is an ONNX file; the torch-cpu backend times whole models as torch "
-                "modules",
-                hint="profile ONNX files with --device local-cpu (onnxruntime), or use --no-whole-model",
-            )
-        return {"module": model.module, "input_shape": tuple(model.input_shape), "workdir": workdir}
-
-    def _model_runner(self, ctx: dict[str, Any], mode: str) -> Runner:
+    def memory_job(self, artefact: TorchArtefact, mode: str, workdir: Path) -> tuple[str, dict[str, Any]]:
         import torch
 
-        x = torch.randn(*ctx["input_shape"], generator=torch.Generator().manual_seed(0))
-        return make_runner(ctx["module"], (x,), mode)
-
-    def _memory_job(self, ctx: dict[str, Any], mode: str) -> tuple[str, dict[str, Any]]:
-        import torch
-
-        path = ctx["workdir"] / "model.pt"
+        path = workdir / "model.pt"
         if not path.exists():
-            torch.save(ctx["module"], path)
-        kwargs = {"path": str(path), "input_shapes": [list(ctx["input_shape"])], "mode": mode,
+            torch.save(artefact.module, path)
+        kwargs = {"path": str(path), "input_shapes": [list(x.shape) for x in artefact.inputs], "mode": mode,
                   "threads": self.threads}  # fmt: skip
         return "hwnas.profilers.memory:run_torch", kwargs
+
+
+def _versions() -> dict[str, str | None]:
+    return {"torch": importlib.metadata.version("torch")}
+
+
+def _probe(config: DeviceConfig) -> tuple[bool, str]:
+    if importlib.util.find_spec("torch") is None:
+        return False, "torch is not installed"
+    return True, "torch on the local CPU"
+
+
+class TorchCPUProfiler(Profiler):
+    backend = "torch-cpu"
+
+    def profile(self, model: Any, store: Any, **kwargs: Any) -> Any:
+        """As :meth:`Profiler.profile`; the model's train/eval mode is restored afterwards."""
+        was = model.module.training if model.module is not None else None
+        try:
+            return super().profile(model, store, **kwargs)
+        finally:
+            if was is not None:
+                model.module.train(was)
+
+
+register_backend(Backend(
+    name="torch-cpu",
+    builder=TorchBuilder,
+    runner=TorchRunner,
+    probe=_probe,
+    versions=_versions,
+    modes=("inference", "train_step"),
+    fusion="none",  # eager mode runs every module as its own kernel(s)
+    fingerprint="local-cpu",
+    profiler=TorchCPUProfiler,
+    description="PyTorch eager mode in this process",
+))  # fmt: skip

@@ -494,3 +494,47 @@ def _block_of(name: str) -> int | str:
     if m:
         return int(m.group(1))
     return "head" if name.startswith(("head", "classifier")) else "stem"
+
+
+def resolve_name(prefix: str, arch: str, input_shape: tuple[int, ...] | None, batch_size: int) -> Any:
+    """``mbv2:<arch>`` (resolution from the input shape, default 224) or ``mbv2@<res>[w<width>]:<arch>``
+    as a ResolvedModel (the ``mbv2`` family of ``hwnas.graph.models.resolve_model``)."""
+    from hwnas.graph.models import ResolvedModel
+
+    m = re.fullmatch(r"mbv2(?:@(\d+)(?:w(\d+(?:\.\d+)?))?)?", prefix)
+    if m is None:
+        raise InputError(
+            f"model prefix {prefix!r} is malformed", hint="use mbv2:<arch> or mbv2@96w0.5:<arch>"
+        )
+    res = int(m.group(1)) if m.group(1) else (int(input_shape[-1]) if input_shape is not None else 224)
+    if m.group(1) and input_shape is not None and int(input_shape[-1]) != res:
+        raise InputError(
+            f"input shape {input_shape} disagrees with resolution {res} of {prefix!r}",
+            hint="drop --input-shape or the @<resolution> of the model name",
+        )
+    width = float(m.group(2) or 1.0)
+    # decode permissively: SE tokens (Single-Path+) and searched first/last blocks are valid points too
+    space = MBV2Space(resolution=res, width=width, se_ratios=(0.0, 0.25, 0.5))
+    try:
+        canonical = space.encode(space.decode(arch))
+    except InputError as first_error:
+        space = MBV2Space(resolution=res, width=width, se_ratios=(0.0, 0.25, 0.5), search_ends=True)
+        try:
+            canonical = space.encode(space.decode(arch))
+        except InputError:
+            raise first_error from None
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+    else:
+        shape = (int(batch_size), *space.input_shape)
+    model_id = space.model_id(canonical) if m.group(1) else f"mbv2:{canonical}"
+    module = space.build(canonical).eval()
+    spec = space.layers(canonical, batch_size=shape[0])
+    return ResolvedModel(
+        name=f"mbv2:{canonical}",
+        model_id=model_id,
+        module=module,
+        onnx_path=None,
+        input_shape=shape,
+        spec=spec,
+    )

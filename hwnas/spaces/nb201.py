@@ -439,3 +439,12 @@ class NB201Space:
 
     def onnx(self, arch: str, path: str | Path, batch_size: int = 1) -> Path:
         return export_onnx(arch, path, num_classes=self.num_classes, batch_size=batch_size)
+
+
+def resolve_name(prefix: str, arch: str, input_shape: tuple[int, ...] | None, batch_size: int) -> Any:
+    """``nb201:<arch string>`` as a ResolvedModel (the ``nb201`` family of ``resolve_model``)."""
+    from hwnas.graph.models import from_module
+
+    module = build_network(arch, num_classes=10).eval()
+    shape = tuple(int(s) for s in input_shape) if input_shape is not None else (int(batch_size), 3, 32, 32)
+    return from_module(module, shape, f"nb201:{arch}", f"nb201:{arch}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
-from typing import Any
-
-import pandas as pd
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hwnas.store.records import Fingerprint, Measurement
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Store(abc.ABC):
@@ -25,7 +26,11 @@ class Store(abc.ABC):
         """Keep the LayerSpec behind each layer key, so cost models can featurise stored records."""
 
     @abc.abstractmethod
-    def get_layer_specs(self, keys: Iterable[str] | None = None) -> dict[str, Any]: ...
+    def get_layer_specs(
+        self, keys: Iterable[str] | None = None, *, decode: Callable[[dict[str, Any]], Any] | None = None
+    ) -> dict[str, Any]:
+        """key -> the stored spec as a JSON dict, or ``decode(dict)`` (e.g. ``LayerSpec.from_dict``; the
+        store knows no graph types)."""
 
     @abc.abstractmethod
     def add(self, measurement: Measurement) -> None:
@@ -42,9 +47,13 @@ class Store(abc.ABC):
 
     def dataframe(self, **filters: Any) -> pd.DataFrame:
         """Records as a flat table (one row a measurement; stats spread into columns)."""
+        import pandas as pd  # only here: the record types and the store itself stay pandas-free
+
         rows = []
         for m in self.query(**filters):
             row = {k: v for k, v in m.to_dict().items() if k not in ("stats", "extra")}
+            qa = m.extra.get("qa") if isinstance(m.extra, dict) else None
+            row["qa_flagged"] = bool(qa.get("flagged")) if isinstance(qa, dict) else False
             if m.stats is not None:
                 for k in ("median", "mean", "std", "iqr", "ci_low", "ci_high", "n"):
                     row[k] = getattr(m.stats, k)

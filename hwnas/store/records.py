@@ -16,7 +16,7 @@ METRICS = (
     "energy_mj",
     "power_mw",
 )
-SCOPES = ("layer", "model")
+SCOPES = ("layer", "unit", "model")  # unit: a fused unit of the runtime's kernels (hwnas.graph.fusion)
 MODES = ("inference", "train_step")
 
 
@@ -63,7 +63,8 @@ class Measurement:
     """One measured statistic of one layer or model on one device set-up.
 
     ``model_id`` names the network (e.g. ``torchvision:mobilenet_v2`` or ``mbv2space:<arch>``);
-    ``layer_key`` is the LayerSpec key for scope ``layer`` and ``""`` for scope ``model``.
+    ``layer_key`` is the LayerSpec key for scope ``layer``, the unit key (``hwnas.graph.fusion.Unit.key``)
+    for scope ``unit`` and ``""`` for scope ``model``.
     ``source`` says how the value was obtained (``wallclock``, ``ort-profiler``, ``rapl-counter``,
     ``nvml-samples@50Hz``, ...), so a reader knows what it is looking at.
     """

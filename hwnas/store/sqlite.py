@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,37 @@ MIGRATIONS: tuple[str, ...] = (
         data BLOB NOT NULL,
         created_at REAL NOT NULL
     );
+    """,
+    # 3: scope 'unit' (a fused unit of the runtime's kernels, hwnas.graph.fusion); SQLite cannot alter a
+    # CHECK constraint, so the table is rebuilt with its rows.
+    """
+    CREATE TABLE measurements_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        fingerprint_id TEXT NOT NULL REFERENCES fingerprints(id),
+        backend TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('layer', 'unit', 'model')),
+        layer_index INTEGER NOT NULL,
+        layer_key TEXT NOT NULL,
+        layer_name TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        batch_size INTEGER NOT NULL,
+        value REAL NOT NULL,
+        median REAL, mean REAL, std REAL, iqr REAL, ci_low REAL, ci_high REAL, n INTEGER,
+        samples_json TEXT,
+        source TEXT NOT NULL,
+        extra_json TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (device, fingerprint_id, backend, model_id, scope, layer_index, layer_key, metric, mode,
+                batch_size)
+    );
+    INSERT INTO measurements_v2 SELECT * FROM measurements;
+    DROP TABLE measurements;
+    ALTER TABLE measurements_v2 RENAME TO measurements;
+    CREATE INDEX measurements_model ON measurements (device, model_id, scope, metric);
+    CREATE INDEX measurements_layer ON measurements (layer_key, metric);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -300,9 +331,9 @@ class SQLiteStore(Store):
         with self._lock, self._conn:
             self._conn.executemany("INSERT OR IGNORE INTO layer_specs (key, spec_json) VALUES (?, ?)", rows)
 
-    def get_layer_specs(self, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        from hwnas.graph.layer import LayerSpec
-
+    def get_layer_specs(
+        self, keys: Iterable[str] | None = None, *, decode: Callable[[dict[str, Any]], Any] | None = None
+    ) -> dict[str, Any]:
         if keys is None:
             rows = self._conn.execute("SELECT key, spec_json FROM layer_specs").fetchall()
         else:
@@ -314,7 +345,9 @@ class SQLiteStore(Store):
                 rows += self._conn.execute(
                     f"SELECT key, spec_json FROM layer_specs WHERE key IN ({marks})", chunk
                 ).fetchall()
-        return {k: LayerSpec.from_dict(json.loads(j)) for k, j in rows}
+        if decode is None:
+            return {k: json.loads(j) for k, j in rows}
+        return {k: decode(json.loads(j)) for k, j in rows}
 
     # measurements -------------------------------------------------------------------------------
     def add(self, measurement: Measurement) -> None:

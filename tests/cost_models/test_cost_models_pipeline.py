@@ -13,6 +13,7 @@ from hwnas.cost_models.data import load_store_data, split_by_model
 from hwnas.cost_models.export import SCHEMA_VERSION, _normalise_rows, load_cost_table, save_cost_table
 from hwnas.cost_models.fitting import evaluate, fit_layerwise, fit_with_validation, make_estimator
 from hwnas.errors import InputError, SchemaError
+from hwnas.graph.layer import LayerSpec
 
 
 def test_load_store_data_and_split_by_model(synthetic_store):
@@ -180,7 +181,7 @@ def test_model_prediction_interval_and_probability(synthetic_store):
     from hwnas.graph.layer import ModelSpec
 
     specs = synthetic_store.get_layer_specs(
-        data.layers[data.layers["model_id"] == "synthetic:0"]["layer_key"]
+        data.layers[data.layers["model_id"] == "synthetic:0"]["layer_key"], decode=LayerSpec.from_dict
     )
     keys = data.layers[data.layers["model_id"] == "synthetic:0"]["layer_key"].tolist()
     spec = ModelSpec(name="m0", input_shape=(1, 8, 16, 16), layers=[specs[k] for k in keys])
@@ -206,8 +207,10 @@ def test_in_model_layer_metric_marks_fused_ops_and_per_op_overhead(tmp_path):
 
     table = table_from_fit(est, data)
     keys = data.layers[data.layers["model_id"] == "synthetic:0"]["layer_key"].tolist()
-    specs = store.get_layer_specs(keys)
-    full = [s for s in store.get_layer_specs().values() if s.op == "relu"][:1] + [specs[k] for k in keys]
+    specs = store.get_layer_specs(keys, decode=LayerSpec.from_dict)
+    full = [s for s in store.get_layer_specs(decode=LayerSpec.from_dict).values() if s.op == "relu"][:1] + [
+        specs[k] for k in keys
+    ]
     per = table.predict_layers(full)
     assert per["source"].tolist()[0] == "fused" and per["value"].iloc[0] == 0.0
     out = table.predict_model(ModelSpec("m", (1, 8, 16, 16), full))

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import hwnas.spaces  # noqa: F401  (registers the mbv2: / nb201: model-name families)
 from hwnas.cli.app import main
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import hwnas.spaces  # noqa: F401  (registers the mbv2: / nb201: model-name families)
 from hwnas.errors import InputError
 from hwnas.graph.models import parse_input_shape, resolve_model
 
@@ -127,3 +128,17 @@ def test_onnx_files_of_similar_archs_do_not_collide(tmp_path):
     a = resolve_model("mbv2:" + "-".join([*base, "k3e6"]), input_shape=(1, 3, 32, 32))
     b = resolve_model("mbv2:" + "-".join([*base[:-1], "k5e6", "k3e6"]), input_shape=(1, 3, 32, 32))
     assert a.onnx(tmp_path) != b.onnx(tmp_path)
+
+
+def test_space_families_resolve_through_the_registry(monkeypatch):
+    from hwnas.graph import models
+
+    assert {"mbv2", "nb201"} <= set(models.model_families())
+    monkeypatch.setattr(models, "_FAMILIES", {})
+    with pytest.raises(InputError, match="not registered") as exc:
+        resolve_model("mbv2:k3e6")
+    assert "hwnas.spaces" in exc.value.hint
+    calls = []
+    models.register_model_family("toy", lambda prefix, rest, shape, n: calls.append((prefix, rest, n)))
+    resolve_model("toy@2:abc", batch_size=3)
+    assert calls == [("toy@2", "abc", 3)]

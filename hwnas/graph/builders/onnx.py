@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from hwnas.errors import InputError
+from hwnas.graph.fusion import Unit
 from hwnas.graph.layer import LayerSpec
 
 _ELEM = {
@@ -249,6 +250,36 @@ def layer_to_onnx(spec: LayerSpec, opset: int = 17, seed: int = 0) -> onnx.Model
         f"hwnas_{spec.op}",
         [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(ins, shapes, strict=False)],
         [helper.make_tensor_value_info("out", elem, list(spec.output_shape))],
+        initializer=g.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="hwnas")
+    model.ir_version = min(model.ir_version, 8 if opset <= 17 else 9)
+    onnx.checker.check_model(model)
+    return model
+
+
+def unit_to_onnx(unit: Unit, opset: int = 17, seed: int = 0) -> onnx.ModelProto:
+    """A fused unit (a chain of layers) as one ONNX model, so the runtime can fuse it as in the whole model.
+
+    Inputs ``in0`` (the first layer's input) and ``in1``, ... (operands from outside the chain, e.g. a
+    residual) in the order of ``Unit.wiring``; output ``out``. A one-layer unit is ``layer_to_onnx``.
+    """
+    if not unit.fused:
+        return layer_to_onnx(unit.layers[0], opset, seed)
+    elem, np_dtype = _ELEM.get(unit.layers[0].dtype_bytes, _ELEM[4])
+    g = _G(np_dtype, seed)
+    shapes, wiring = unit.wiring()
+    ins = [f"in{k}" for k in range(len(shapes))]
+    prev = ""
+    for j, (layer, src) in enumerate(zip(unit.layers, wiring, strict=True)):
+        out = "out" if j == len(unit.layers) - 1 else g.name(f"t{j}")
+        _body(g, layer, [prev if k < 0 else ins[k] for k in src], out, opset)
+        prev = out
+    graph = helper.make_graph(
+        g.nodes,
+        "hwnas_unit_" + "_".join(layer.op for layer in unit.layers),
+        [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(ins, shapes, strict=True)],
+        [helper.make_tensor_value_info("out", elem, list(unit.output_shape))],
         initializer=g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="hwnas")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.errors import InputError
+from hwnas.graph.fusion import Unit
 from hwnas.graph.layer import LayerSpec, Shape
 
 _DTYPES = {2: torch.float16, 4: torch.float32, 8: torch.float64}
@@ -231,3 +232,34 @@ def make_inputs(spec: LayerSpec, seed: int = 0) -> tuple[torch.Tensor, ...]:
     dtype = _DTYPES.get(spec.dtype_bytes, torch.float32)
     shapes = [spec.input_shape, *spec.extra_input_shapes]
     return tuple(torch.randn(*s, generator=gen).to(dtype) for s in shapes)
+
+
+class UnitChain(nn.Module):
+    """A fused unit as one module: each layer's module fed as ``Unit.wiring`` says (eager: no fusion)."""
+
+    def __init__(self, unit: Unit) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(build_layer_module(layer) for layer in unit.layers)
+        self.wiring = unit.wiring()[1]
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        h = xs[0]
+        for step, src in zip(self.steps, self.wiring, strict=True):
+            h = step(*[h if k < 0 else xs[k] for k in src])
+        return h
+
+
+def build_unit_module(unit: Unit) -> nn.Module:
+    """A module that runs ``unit`` (the layer's own module for a one-layer unit)."""
+    if not unit.fused:
+        return build_layer_module(unit.layers[0])
+    return UnitChain(unit).eval()
+
+
+def make_unit_inputs(unit: Unit, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs for ``build_unit_module(unit)`` (its external inputs, ``Unit.wiring`` order)."""
+    if not unit.fused:
+        return make_inputs(unit.layers[0], seed)
+    gen = torch.Generator().manual_seed(seed)
+    dtype = _DTYPES.get(unit.layers[0].dtype_bytes, torch.float32)
+    return tuple(torch.randn(*s, generator=gen).to(dtype) for s in unit.wiring()[0])

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwnas.device_config import DeviceConfig
 from hwnas.profilers.power.base import EnergyWindow, PowerSampler
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
@@ -63,6 +64,11 @@ def discover_zones(root: Path = POWERCAP_ROOT) -> list[RaplZone]:
             )
         out.append(z)
     return out
+
+
+def from_config(config: DeviceConfig) -> RaplSampler:
+    """The sampler for ``power.sampler: rapl`` (registered in ``hwnas.profilers.backend``)."""
+    return RaplSampler(config.connection.get("powercap_root", POWERCAP_ROOT))
 
 
 class RaplSampler(PowerSampler):
