@@ -71,7 +71,7 @@ def fit_table(space, device: str, n: int, workdir: Path, seed: int) -> Path:
         print(f"# profiled {i + 1}/{n} ({time.perf_counter() - t:.0f} s)", flush=True)
     table = workdir / "fbnetv2_table.json"
     cmd = [sys.executable, "-m", "hwnas.cli.app", "fit", "--store", str(store_path), "--device", device,
-           "--kind", "boosted", "--out", str(table), "--json"]  # fmt: skip
+           "--kind", "boosted", "--out", str(table), "--include-flagged", "--json"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
     if proc.returncode != 0:
         raise SystemExit(f"hwnas fit failed: {proc.stderr[-2000:]}")

@@ -311,7 +311,11 @@ def budget_constraint(cost: str, budget: str | float | None) -> Any:
 
     if budget is None:
         return None
-    text = f"{'latency' if cost == 'latency_ms' else cost}<={budget}"
+    name = "latency" if cost == "latency_ms" else cost
+    if isinstance(budget, (int, float)):  # a number is in the cost's own unit (ms for latency_ms)
+        text = f"{name}<={float(budget)!r}{'ms' if cost == 'latency_ms' else ''}"
+    else:
+        text = f"{name}<={budget}"
     c = Constraint.parse(text)
     if c.name != cost:
         raise InputError(

@@ -34,8 +34,10 @@ def tiny_space(tmp_path):
     return path
 
 
-def _run(args: list[str], capsys) -> tuple[int, dict]:
-    rc = main(["search", "--searcher", "fbnetv2", *args, "--epochs", "2", "--max-train", "96", "--json"])
+def _run(args: list[str], capsys, epochs: int = 2) -> tuple[int, dict]:
+    rc = main(
+        ["search", "--searcher", "fbnetv2", *args, "--epochs", str(epochs), "--max-train", "64", "--json"]
+    )
     text = capsys.readouterr().out
     return rc, (json.loads(text) if text.strip() else {})
 
@@ -53,7 +55,7 @@ def test_flops_budget_met_and_broken(tiny_space, tmp_path, capsys) -> None:
     assert rc == 0 and out["feasible"] is True
     assert out["costs"]["flops"] <= largest and len(out["trials"]) == 2
     assert json.loads(hist.read_text())["meta"]["searcher"] == "fbnetv2" and onnx.stat().st_size > 0
-    rc, out = _run(["--space", str(tiny_space), "--cost", "flops", "--budget", "1k"], capsys)
+    rc, out = _run(["--space", str(tiny_space), "--cost", "flops", "--budget", "1k"], capsys, epochs=1)
     assert rc == 1 and out["feasible"] is False  # no network of the space has 1000 FLOPs
 
 
