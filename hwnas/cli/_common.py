@@ -133,3 +133,21 @@ def open_store(path: Path | None, *, read_only: bool = False) -> Any:
     from hwnas.store import SQLiteStore
 
     return SQLiteStore(path, read_only=read_only)
+
+
+@contextmanager
+def progress_phases(enabled: bool = True) -> Iterator[Any]:
+    """Progress bars on stderr for work in phases whose sizes are known only when they start: yields
+    ``phase(description, total) -> advance(n=1)``; a phase that never starts shows no bar."""
+    if not enabled:
+        yield lambda *a, **k: (lambda *a, **k: None)
+        return
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=False) as bar:
+
+        def phase(description: str, total: int | None) -> Any:
+            task = bar.add_task(description, total=total)
+            return lambda n=1, **_: bar.update(task, advance=n)
+
+        yield phase

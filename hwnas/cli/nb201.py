@@ -1,10 +1,17 @@
-"""`hwnas predict-device` and `hwnas suggest-samples`: few-shot latency prediction for a new device on
-NAS-Bench-201 (library: hwnas.cost_models.fewshot)."""
+"""`hwnas nb201 suggest-samples` and `hwnas nb201 predict-device`: few-shot latency prediction for a new
+device on NAS-Bench-201 (library: hwnas.cost_models.fewshot). They work on NAS-Bench-201 only, hence the
+group; the old top-level names stay as hidden aliases.
+
+The new-device pipeline: ``hwnas nb201 suggest-samples --k 10 -o S.csv`` → measure those cells on the
+device (``arch,latency_ms``) → ``hwnas nb201 predict-device --samples S.csv -o P.csv`` (every cell, with a
+jackknife conformal interval) → ``hwnas search --objective nb201 --table P.csv``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from hwnas.cli._common import JSON_OPTION, err, out, print_json, table
@@ -18,7 +25,12 @@ MAX_SUGGEST = 1000
 
 def predict_device(
     samples: Path = typer.Option(..., "--samples", help="CSV with columns arch,latency_ms (k >= 5 cells)."),
-    out_path: Path = typer.Option(..., "--out", help="Where to write index,arch,latency_ms for every cell."),
+    out_path: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Where to write index,arch,latency_ms,latency_ms_lo,latency_ms_hi,level for every cell.",
+    ),
     reference: Path | None = typer.Option(
         None, "--reference", help="Reference table in the nb201.csv.gz format (default: the shipped table)."
     ),
@@ -28,6 +40,7 @@ def predict_device(
     exclude: list[str] = typer.Option(
         [], "--exclude", help="Reference latency column to leave out (repeatable), e.g. lat_pixel3_ms."
     ),
+    level: float = typer.Option(0.9, "--level", help="Nominal coverage of the prediction interval."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Predict a new device's latency for all NAS-Bench-201 cells from k measured cells."""
@@ -43,7 +56,9 @@ def predict_device(
             hint="with this many cells measured, fit a model directly: `hwnas fit --data FILE --target "
             "latency_ms --features nb201-edgeop`, or pass a subset",
         )
-    est = FewShotLatencyPredictor(reference=reference, exclude_columns=tuple(exclude), method=method)
+    est = FewShotLatencyPredictor(
+        reference=reference, exclude_columns=tuple(exclude), method=method, level=level
+    )
     est.fit(s[["arch"]], s["latency_ms"].to_numpy())
     pred = est.predict_all()
     with atomic_output(out_path) as tmp:
@@ -54,6 +69,11 @@ def predict_device(
         "reference_columns": est.reference_columns_,
         "cv": est.cv_,
         "cv_all_methods": est.cv_scores_,
+        "interval": {
+            "kind": "jackknife conformal",
+            "level": est.level_,
+            "factor": float(np.exp(est.band_log_)),
+        },
         "out": str(out_path),
         "cells": len(pred),
     }
@@ -74,7 +94,12 @@ def predict_device(
         for m, v in est.cv_scores_.items()
     ]
     out.print(table("leave-one-out CV per method", ["method", "RMSPE %", "Spearman", ""], rows))
-    out.print(f"wrote {len(pred)} predictions to {out_path}")
+    f = float(np.exp(est.band_log_))
+    out.print(
+        f"interval: x/÷ {f:.3f} around each prediction, nominal level {est.level_:.2f} (jackknife conformal)"
+    )
+    out.print(f"wrote {len(pred)} predictions to {out_path}; search with them: "
+              f"hwnas search --objective nb201 --device <device> --table {out_path}")  # fmt: skip
     err.print(f"reference devices: {', '.join(est.reference_columns_)}; methods: {', '.join(METHODS)}")
 
 
@@ -82,7 +107,12 @@ def suggest(
     k: int = typer.Option(10, "--k", min=1, max=MAX_SUGGEST, help="How many cells to measure."),
     reference: Path | None = typer.Option(None, "--reference", help="Reference table (default: shipped)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the k-means design."),
-    out_path: Path | None = typer.Option(None, "--out", help="Also write the cells as CSV (index,arch)."),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", help="Reference latency column to leave out (repeatable), e.g. lat_pixel3_ms."
+    ),
+    out_path: Path | None = typer.Option(
+        None, "--out", "-o", help="Also write the cells as CSV (index,arch)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Which NAS-Bench-201 cells to measure first on a new device (a designed set, fastest first)."""
@@ -90,7 +120,7 @@ def suggest(
     from hwnas.io import atomic_output, check_outputs
 
     check_outputs({"--out": out_path}, {"--reference": reference})
-    df = suggest_samples(k=k, reference=reference, seed=seed)
+    df = suggest_samples(k=k, reference=reference, seed=seed, exclude_columns=tuple(exclude))
     if out_path is not None:
         with atomic_output(out_path) as tmp:
             df.to_csv(tmp, index=False)
@@ -101,10 +131,20 @@ def suggest(
     out.print(table(f"{k} cells to measure first", ["index", "arch", "mean reference rank"], rows))
     out.print(
         "measure each (e.g. `hwnas profile nb201:<arch>`), write arch,latency_ms to a CSV, then run "
-        "`hwnas predict-device --samples S.csv --out P.csv`"
+        "`hwnas nb201 predict-device --samples S.csv --out P.csv`"
     )
 
 
+nb201_app = typer.Typer(
+    name="nb201", help="Commands that work on NAS-Bench-201 only (few-shot prediction for a new device).",
+    no_args_is_help=True,
+)  # fmt: skip
+nb201_app.command("suggest-samples")(suggest)
+nb201_app.command("predict-device")(predict_device)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("predict-device")(predict_device)
-    app.command("suggest-samples")(suggest)
+    app.add_typer(nb201_app)
+    # the old top-level names, kept as aliases (hidden from --help)
+    app.command("predict-device", hidden=True)(predict_device)
+    app.command("suggest-samples", hidden=True)(suggest)

@@ -93,9 +93,10 @@ def fbnetv2_command(o: OneShotOptions) -> None:
     space = load_space(o.space, in_channels=data.in_channels, num_classes=data.num_classes)
     measure = None
     if cost == "latency_ms":
-        from hwnas.cli.search import device_cost_fn
+        from hwnas.cli._common import open_store
+        from hwnas.profilers.device_costs import device_cost_fn
 
-        cost_fn = device_cost_fn(o.device, ["latency_ms"], o.store_path)
+        cost_fn = device_cost_fn(o.device, ["latency_ms"], open_store(o.store_path))
 
         def measure(arch: Any, module: Any) -> dict[str, float]:
             shape = (1, space.in_channels, arch.resolution, arch.resolution)

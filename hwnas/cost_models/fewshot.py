@@ -212,15 +212,26 @@ def _fit_predict(
     raise InputError(f"unknown few-shot method {method!r}", hint=f"methods: auto, {', '.join(METHODS)}")
 
 
-def loo_scores(
-    method: str, feats: ReferenceFeatures, rows: np.ndarray, y_log: np.ndarray
-) -> dict[str, float]:
-    """Leave-one-out figures of ``method`` on the samples: RMSE of log-latency, RMSPE, Spearman ρ."""
+def loo_predictions(method: str, feats: ReferenceFeatures, rows: np.ndarray, y_log: np.ndarray) -> np.ndarray:
+    """Leave-one-out predicted log-latency of each sample (fitted on the other k - 1)."""
     k = len(rows)
     pred = np.empty(k)
     for i in range(k):
         keep = np.arange(k) != i
         pred[i] = _fit_predict(method, feats, rows[keep], y_log[keep], rows[i : i + 1])[0]
+    return pred
+
+
+def loo_scores(
+    method: str,
+    feats: ReferenceFeatures,
+    rows: np.ndarray,
+    y_log: np.ndarray,
+    pred: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Leave-one-out figures of ``method`` on the samples: RMSE of log-latency, RMSPE, Spearman ρ."""
+    if pred is None:
+        pred = loo_predictions(method, feats, rows, y_log)
     t, p = np.exp(y_log), np.exp(pred)
     rho = stats.spearmanr(y_log, pred).statistic if np.ptp(y_log) > 0 and np.ptp(pred) > 0 else float("nan")
     return {
@@ -228,6 +239,26 @@ def loo_scores(
         "loo_rmspe_pct": float(100 * np.sqrt(np.mean(((p - t) / t) ** 2))),
         "loo_spearman": float(rho),
     }
+
+
+def jackknife_band(y_log: np.ndarray, loo_log: np.ndarray, level: float = 0.90) -> tuple[float, float]:
+    """Half-width ``q`` (in log-latency) of the jackknife conformal interval ``[ŷ·e^-q, ŷ·e^q]`` and the
+    level it is valid at.
+
+    ``q`` is the ⌈(k+1)·level⌉-th smallest leave-one-out residual ``|log y - log ŷ_(-i)|`` (the jackknife
+    interval of Barber et al., 2021, with the split-conformal rank). With too few samples for ``level``
+    (⌈(k+1)·level⌉ > k) the largest residual is used and the level lowered to k / (k+1), the most the k
+    residuals support; the returned level says so. Coverage is over new cells drawn like the samples; for
+    a designed sample (``suggest-samples``) it is a nominal figure, checked by the few-shot benchmark.
+    """
+    r = np.sort(np.abs(np.asarray(y_log, float) - np.asarray(loo_log, float)))
+    k = len(r)
+    if k == 0:
+        return 0.0, level
+    rank = int(np.ceil((k + 1) * level))
+    if rank > k:
+        return float(r[-1]), k / (k + 1)
+    return float(r[rank - 1]), level
 
 
 # ---------------------------------------------------------------------------------------------- estimator
@@ -247,10 +278,13 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         Latency columns to leave out (e.g. the device being predicted, in a leave-one-device-out study).
     method : "auto" or one of :data:`METHODS`
         "auto" picks by leave-one-out CV on the samples.
+    level : float
+        Nominal coverage of the prediction interval (jackknife conformal, see :func:`jackknife_band`).
 
     ``fit(X, y)``: ``X`` holds arch strings (a DataFrame with an ``arch`` column, or a sequence), ``y`` their
     latencies in ms. Fitted: ``method_``, ``cv_scores_`` (method -> LOO figures), ``cv_`` (the chosen one's),
-    ``reference_columns_``, ``n_samples_``.
+    ``reference_columns_``, ``n_samples_``, ``band_log_`` and ``level_`` (the interval's half-width in
+    log-latency and the level it holds at).
     """
 
     def __init__(
@@ -259,11 +293,13 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         reference_columns: Sequence[str] | None = None,
         exclude_columns: Sequence[str] = (),
         method: str = "auto",
+        level: float = 0.90,
     ) -> None:
         self.reference = reference
         self.reference_columns = reference_columns
         self.exclude_columns = exclude_columns
         self.method = method
+        self.level = level
 
     # -- reference features are expensive-ish (12 NNLS fits): computed once per estimator instance
     def _features(self) -> ReferenceFeatures:
@@ -297,6 +333,8 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
             raise InputError("latencies must be finite and > 0 ms")
         if len(set(archs)) != len(archs):
             raise InputError("each sampled cell must appear once (average repeated measurements first)")
+        if not 0 < self.level < 1:
+            raise InputError(f"interval level must lie in (0, 1), got {self.level}")
         valid = ("auto", *METHODS)
         if self.method not in valid:
             raise InputError(f"unknown few-shot method {self.method!r}", hint=f"methods: {', '.join(valid)}")
@@ -304,9 +342,12 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         rows = feats.rows(archs)
         y_log = np.log(y_ms)
         candidates = METHODS if self.method == "auto" else (self.method,)
-        self.cv_scores_ = {m: loo_scores(m, feats, rows, y_log) for m in candidates}
+        loo = {m: loo_predictions(m, feats, rows, y_log) for m in candidates}
+        self.cv_scores_ = {m: loo_scores(m, feats, rows, y_log, loo[m]) for m in candidates}
         self.method_ = min(candidates, key=lambda m: self.cv_scores_[m]["loo_rmse_log"])
         self.cv_ = dict(self.cv_scores_[self.method_])
+        self.loo_log_ = loo[self.method_]
+        self.band_log_, self.level_ = jackknife_band(y_log, self.loo_log_, self.level)
         self.reference_columns_ = list(feats.columns)
         self.n_samples_ = len(rows)
         self.train_rows_ = rows
@@ -323,12 +364,27 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "method_")
         return self._predict_rows(self._features().rows(_archs(X)))
 
+    def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) latency in ms at ``level_`` (jackknife conformal band around :meth:`predict`)."""
+        p = self.predict(X)
+        return p * np.exp(-self.band_log_), p * np.exp(self.band_log_)
+
     def predict_all(self) -> pd.DataFrame:
-        """``index, arch, latency_ms`` for every cell of the reference table."""
+        """``index, arch, latency_ms, latency_ms_lo, latency_ms_hi, level`` for every cell of the
+        reference table (the per-architecture format ``hwnas search --table`` reads)."""
         check_is_fitted(self, "method_")
         feats = self._features()
         pred = self._predict_rows(np.arange(len(feats.arch)))
-        return pd.DataFrame({"index": feats.index, "arch": feats.arch, "latency_ms": pred})
+        return pd.DataFrame(
+            {
+                "index": feats.index,
+                "arch": feats.arch,
+                "latency_ms": pred,
+                "latency_ms_lo": pred * np.exp(-self.band_log_),
+                "latency_ms_hi": pred * np.exp(self.band_log_),
+                "level": self.level_,
+            }
+        )
 
 
 def _archs(X: Any) -> list[str]:

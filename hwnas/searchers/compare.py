@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.cost_models.interface import CostPredictor, check_predictor
 from hwnas.errors import InputError
 from hwnas.searchers.base import History
 from hwnas.searchers.constraints import Constraint, parse_constraints
@@ -67,6 +68,7 @@ class Comparison:
     summaries: dict[str, SearcherSummary]
     histories: dict[str, list[History]] = field(default_factory=dict)
     cost_model_errors: dict[str, float] = field(default_factory=dict)
+    cost_model_source: str = ""
 
     def speedup_vs(self, reference: str = "bo_vanilla") -> dict[str, float]:
         """Evaluations-to-near-optimal of ``reference`` divided by each searcher's (thesis: 3.5x), on the
@@ -90,6 +92,7 @@ class Comparison:
             "optimum": self.optimum,
             "tolerance": self.tolerance,
             "cost_model_cv_rmspe_pct": self.cost_model_errors,
+            "cost_model": self.cost_model_source,
             "speedup_vs_bo_vanilla": self.speedup_vs(),
             "searchers": {n: s.to_dict() for n, s in self.summaries.items()},
         }
@@ -167,20 +170,32 @@ def compare_searchers(
     objective_name: str = "",
     searcher_kwargs: dict[str, dict[str, Any]] | None = None,
     cost_features: str = "raw",
+    cost_model: CostPredictor | None = None,
     n_jobs: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Comparison:
-    """Run each searcher for each seed for ``n_evals`` evaluations on ``objective``; summarise."""
+    """Run each searcher for each seed for ``n_evals`` evaluations on ``objective``; summarise.
+
+    ``cost_model``: the predictor the cost-aware searchers get (e.g. a cost table for the target device);
+    default: the objective's own, else linear models fitted on ``cost_model_samples`` profiled configs."""
     cons = parse_constraints(constraints)
     if not searchers:
         raise InputError("no searchers to compare")
     cost_names = [c.name for c in cons]
+    if cost_model is not None:
+        check_predictor(cost_model, "compare_searchers")
+        missing = [n for n in cost_names if n not in cost_model.cost_names]
+        if missing:
+            raise InputError(
+                f"the cost model predicts {list(cost_model.cost_names)}, but there are budgets on {missing}"
+            )
     featurizer = cost_featurizer(objective, cost_features)
-    cost_model = getattr(objective, "cost_model", None)  # an objective may ship its own (NB201's)
-    if cost_model is not None and (
-        featurizer is not None or not all(n in cost_model.cost_names for n in cost_names)
-    ):
-        cost_model = None
+    if cost_model is None:
+        cost_model = getattr(objective, "cost_model", None)  # an objective may ship its own (NB201's)
+        if cost_model is not None and (
+            featurizer is not None or not all(n in cost_model.cost_names for n in cost_names)
+        ):
+            cost_model = None
     if cost_names and cost_model is None:
         cost_model, _ = fit_cost_models(
             objective.space,
@@ -243,6 +258,7 @@ def compare_searchers(
         summaries,
         histories,
         errors,
+        getattr(cost_model, "describe", lambda: "")() if cost_model is not None else "none",
     )
 
 

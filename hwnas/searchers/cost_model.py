@@ -118,3 +118,44 @@ def fit_cost_models(
     for name in cost_names:
         data[name] = [float(m[name]) for m in measured]
     return ConfigCostModel(space, models, featurizer), data
+
+
+def fit_cost_models_from_data(
+    space: SearchSpace,
+    data: Any,
+    cost_names: Sequence[str],
+    *,
+    featurizer: Featurizer | None = None,
+    estimator: Callable[[], Any] | None = None,
+    origin: str = "cost data",
+) -> ConfigCostModel:
+    """Fit one model per cost on earlier profiling: a DataFrame (or CSV path) of configs (parameter
+    columns) and measured cost columns, the form ``fit_cost_models`` returns and ``--save-cost-data``
+    writes."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    if estimator is None:
+        from hwnas.cost_models.linear import LinearCostModel
+
+        estimator = LinearCostModel
+    if not isinstance(data, pd.DataFrame):
+        path = Path(data)
+        if not path.exists():
+            raise InputError(f"cost data {path}: file not found")
+        origin = str(path)
+        try:
+            data = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(f"cost data {path}: not a readable CSV: {exc}") from exc
+    featurizer = featurizer or config_features
+    missing = [c for c in cost_names if c not in data.columns]
+    if missing:
+        raise InputError(f"{origin}: no column(s) {missing}", hint=f"columns: {list(data.columns)}")
+    try:
+        X = featurizer(space, data.to_dict("records"))
+    except KeyError as exc:
+        raise InputError(f"{origin}: missing parameter column {exc}") from exc
+    models = {c: estimator().fit(X, data[c].to_numpy(float)) for c in cost_names}
+    return ConfigCostModel(space, models, featurizer, description=f"linear models fitted on {origin}")

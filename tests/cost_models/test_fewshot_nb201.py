@@ -35,7 +35,11 @@ def test_predicts_held_out_device_well_and_beats_flops(table, reference, samples
     est = FewShotLatencyPredictor(reference=reference).fit(*samples)
     assert est.method_ in METHODS and set(est.cv_scores_) == set(METHODS)
     pred = est.predict_all()
-    assert list(pred.columns) == ["index", "arch", "latency_ms"] and len(pred) == 15625
+    cols = ["index", "arch", "latency_ms", "latency_ms_lo", "latency_ms_hi", "level"]
+    assert list(pred.columns) == cols and len(pred) == 15625
+    assert (pred["latency_ms_lo"] <= pred["latency_ms"]).all() and (
+        pred["latency_ms"] <= pred["latency_ms_hi"]
+    ).all()
     conn = table["connected"].to_numpy() == 1
     truth = table[HELD_OUT].to_numpy()
     rho = stats.spearmanr(pred["latency_ms"].to_numpy()[conn], truth[conn]).statistic
@@ -95,7 +99,11 @@ def test_cli_predict_device_and_suggest(tmp_path, table, samples, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["method"] in METHODS and "loo_spearman" in info["cv"]
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["index", "arch", "latency_ms"] and len(pred) == 15625
+    cols = ["index", "arch", "latency_ms", "latency_ms_lo", "latency_ms_hi", "level"]
+    assert list(pred.columns) == cols and len(pred) == 15625
+    assert (pred["latency_ms_lo"] <= pred["latency_ms"]).all() and (
+        pred["latency_ms"] <= pred["latency_ms_hi"]
+    ).all()
     assert main(["suggest-samples", "--k", "5", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 5
     assert main(["predict-device", "--samples", str(tmp_path / "none.csv"), "--out", str(out)]) == 2

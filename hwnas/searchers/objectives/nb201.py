@@ -151,6 +151,45 @@ class NB201Objective(TabularObjective):
         return float(self.table["val_error"].iloc[self.row_of(config)])
 
 
+def _objective_table(table: pd.DataFrame | str | None, col: str, results: list[str]) -> pd.DataFrame:
+    """The table to search: the shipped one, or ``table`` (a path or frame). A table with a device's
+    latencies but no training results (a device measured, or predicted, on every cell) is joined to the
+    shipped table's results on ``arch``."""
+    from hwnas.spaces.nb201_table import latency_columns, load_table
+
+    if table is None:
+        df = load_table()
+        where = "the shipped NAS-Bench-201 table"
+    elif isinstance(table, str):
+        df = load_table(table, required=("arch",))
+        where = table
+    else:
+        df = table
+        where = "the NAS-Bench-201 table"
+    if col not in df.columns:
+        devices = ", ".join(c[4:-3] for c in latency_columns(df)) or "none"
+        raise InputError(
+            f"{where} has no latency column {col!r}",
+            hint=f"devices in it: {devices}; or pass --data T with a lat_<device>_ms column",
+        )
+    missing = [c for c in ["index", *results] if c not in df.columns]
+    if missing and table is not None and "arch" in df.columns:
+        shipped = load_table()
+        take = ["arch", *[c for c in ["index", *results] if c not in df.columns]]
+        n = len(df)
+        df = df.drop(columns=[c for c in take[1:] if c in df.columns]).merge(
+            shipped[take + (["connected"] if "connected" not in df.columns else [])], on="arch", how="inner"
+        )
+        if len(df) < n:
+            raise InputError(f"{where}: {n - len(df)} arch string(s) are not NAS-Bench-201 cells")
+    missing = [c for c in ["index", "arch", col, *results] if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"NAS-Bench-201 table lacks column(s) {missing}", hint="see hwnas/data/NB201_ATTRIBUTION.md"
+        )
+    return df
+
+
 def make_objective(
     dataset: str = "cifar10",
     device: str = "pixel3",
@@ -163,13 +202,15 @@ def make_objective(
 ) -> NB201Objective:
     """The NAS-Bench-201 objective on ``dataset`` with a latency budget on ``device``.
 
-    The budget is ``budget_ms`` if given, else the ``budget_percentile``-th percentile of the device's latency
-    over all cells. ``objective.constraint`` holds it as ``latency_ms<=X``; ``objective.cost_model`` is the
-    latency model cost-aware searchers use (``"fit"``: from ``n_cost_samples`` measured cells; ``"table"``:
+    ``device`` is any ``lat_<device>_ms`` column of ``table`` (default: the shipped table; a table with only
+    ``arch`` and latency columns is joined to the shipped training results). The budget is ``budget_ms`` if
+    given, else the ``budget_percentile``-th percentile of the device's latency over all cells.
+    ``objective.constraint`` holds it as ``latency_ms<=X``; ``objective.cost_model`` is the latency model
+    cost-aware searchers use (``"fit"``: from ``n_cost_samples`` measured cells; ``"table"``:
     the measured latency of every cell; ``"none"``: no model); ``objective.cost_model_source`` says which.
     """
     from hwnas.spaces.nb201_features import _space, cell_positions
-    from hwnas.spaces.nb201_table import latency_column, load_table
+    from hwnas.spaces.nb201_table import latency_column
 
     if dataset not in _DATASETS:
         raise InputError(f"unknown NAS-Bench-201 dataset {dataset!r}", hint=f"one of {', '.join(_DATASETS)}")
@@ -177,13 +218,8 @@ def make_objective(
         raise InputError(f"cost_model must be 'fit', 'table' or 'none', got {cost_model!r}")
     col = latency_column(device)
     acc = f"{dataset}_valid_acc"
-    needed = ["index", "arch", col, acc, f"{acc}_s0", f"{acc}_s1", f"{acc}_s2", f"{dataset}_train_time_s"]
-    df = load_table(table, required=needed) if table is None or isinstance(table, str) else table
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"NAS-Bench-201 table lacks column(s) {missing}", hint="see hwnas/data/NB201_ATTRIBUTION.md"
-        )
+    results = [acc, f"{acc}_s0", f"{acc}_s1", f"{acc}_s2", f"{dataset}_train_time_s"]
+    df = _objective_table(table, col, results)
     _, all_codes, _ = _space()
     codes = np.asarray(OPS)[all_codes[cell_positions(df)]]
     frame = pd.DataFrame({p: codes[:, k] for k, p in enumerate(EDGE_PARAMS)})
