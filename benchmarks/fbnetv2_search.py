@@ -16,7 +16,8 @@ Per budget kind and seed:
 Budgets are percentiles (``--percentile``) of the counted FLOPs / predicted latency of 300 random points.
 The latency cost table is fitted here: ``--profile-nets`` random derived networks are profiled layer by
 layer and whole on ``--device`` and a boosted per-layer table is fitted (``hwnas fit``). Everything is CPU
-time on this machine; the load average is printed with the results.
+time on this machine (``--clock cpu`` by default for profiling and measuring); the load average is printed
+with the results.
 
     .venv/bin/python benchmarks/fbnetv2_search.py [--seeds 2] [--epochs 10] [--kinds flops latency]
 """
@@ -55,11 +56,11 @@ def measure_latency(profiler, store, space, arch) -> float:
     return next(float(m.value) for m in res.measured if m.scope == "model" and m.metric == "latency_ms")
 
 
-def fit_table(space, device: str, n: int, workdir: Path, seed: int) -> Path:
+def fit_table(space, device: str, n: int, workdir: Path, seed: int, clock: str) -> Path:
     """Profile ``n`` random derived networks per layer and whole; fit a boosted per-layer table."""
     store_path = workdir / "fbnetv2_profile.db"
     store = SQLiteStore(store_path)
-    profiler = get_profiler(load_device(device))
+    profiler = get_profiler(load_device(device), clock=clock)
     rng = np.random.default_rng(seed + 999)
     t = time.perf_counter()
     for i in range(n):
@@ -94,6 +95,8 @@ def main() -> None:
     ap.add_argument("--profile-nets", type=int, default=10)
     ap.add_argument("--table", type=Path, default=None, help="reuse a fitted table instead of profiling")
     ap.add_argument("--arch-lr", type=float, default=0.05)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
+                    help="clock for profiling and measuring (cpu: steadier on a loaded machine)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -102,7 +105,7 @@ def main() -> None:
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="fbnetv2-bench-"))
     store = SQLiteStore(workdir / "measure.db")
-    profiler = get_profiler(load_device(args.device))
+    profiler = get_profiler(load_device(args.device), clock=args.clock)
     for seed in range(args.seeds):
         data = search_data(args.dataset, probe.max_resolution, seed=seed, max_train=args.max_train)
         space = reduced(in_channels=data.in_channels, num_classes=data.num_classes)
@@ -112,7 +115,7 @@ def main() -> None:
         if "latency" in args.kinds and predictor is None:
             from hwnas.cost_models.predictors import load_cost_predictor
 
-            table = args.table or fit_table(space, args.device, args.profile_nets, workdir, seed)
+            table = args.table or fit_table(space, args.device, args.profile_nets, workdir, seed, args.clock)
             args.table = table
             predictor = load_cost_predictor(table)
         for kind in args.kinds:
