@@ -117,7 +117,8 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/results/adaptive_dnn.json")
     ap.add_argument("--quick", action="store_true", help="a 12-network pool (smoke run)")
     ap.add_argument("--three", action="store_true", help="also the three-network local case")
-    ap.add_argument("--setups", default="local,ethernet,wifi")
+    ap.add_argument("--setups", default="local,wifi,ethernet")
+    ap.add_argument("--only", default=None, help="run only these case numbers (comma list, 0-based)")
     args = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -160,21 +161,25 @@ def main() -> None:
     rows = []
     large = fam.nominal_large()
     forms = (("error", 3.0), ("energy", e_budget))
+    cases = []  # the thesis's protocol first (N1 and θ searched, N2 fixed), then the joint and 3-net ones
     for setup in args.setups.split(","):
-        costs = base.with_link(None if setup == "local" else link_from(setup))  # measured once, shared
-        placement = "local" if setup == "local" else "remote"
-        protocols = [("N2 fixed", {1: large})] + ([("joint", None)] if setup == "local" else [])
-        for proto, fixed in protocols:
-            for form, budget in forms:
-                prob = AdaptiveProblem(trainer, costs, form=form, budget=budget, placement=placement,
-                                       pool=pool, fixed=fixed)  # fmt: skip
-                rows.append(run_case(prob, pool, args, f"{setup}, {proto}, {prob.constraint_text}"))
+        cases.append((setup, "N2 fixed", {1: large}, 2, pool))
+    cases.insert(2, ("local", "joint", None, 2, pool))
     if args.three:
         sub = sorted(pool, key=lambda c: base.edge(c)["energy_mj"])[:: max(1, len(pool) // 14)]
+        cases.insert(3, ("local", "3 networks (N3 fixed)", {2: large}, 3, sub))
+    if args.only:
+        keep = {int(i) for i in args.only.split(",")}
+        cases = [c for i, c in enumerate(cases) if i in keep]
+    for setup, proto, fixed, m, cands in cases:
+        costs = base.with_link(None if setup == "local" else link_from(setup))  # measured once, shared
+        placement = "local" if setup == "local" else "remote"
         for form, budget in forms:
-            prob = AdaptiveProblem(trainer, base, n_networks=3, form=form, budget=budget, placement="local",
-                                   pool=sub, fixed={2: large})  # fmt: skip
-            rows.append(run_case(prob, sub, args, f"local, 3 networks (N3 fixed), {prob.constraint_text}"))
+            prob = AdaptiveProblem(trainer, costs, n_networks=m, form=form, budget=budget,
+                                   placement=placement, pool=cands, fixed=fixed)  # fmt: skip
+            rows.append(run_case(prob, cands, args, f"{setup}, {proto}, {prob.constraint_text}"))
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"meta": {"partial": True}, "rows": rows}, indent=1))
     meta = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()}",
         "dataset": dd.data.name, "pool": len(pool), "networks_trained_now": trainer.train_count,

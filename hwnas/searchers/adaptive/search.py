@@ -59,6 +59,7 @@ class AdaptiveBO(Searcher):
         max_sweep_points: int = 6,
         encoding: str = "size",
         theta_steps: int = 11,
+        refit_every: int = 5,
     ) -> None:
         super().__init__(problem.space, [problem.constraint_text], seed=seed)
         if encoding not in ("size", "hyper"):
@@ -72,6 +73,7 @@ class AdaptiveBO(Searcher):
         self.max_sweep_points = max_sweep_points
         self.encoding = encoding
         self.theta_steps = theta_steps
+        self.refit_every = max(1, int(refit_every))
         self.projector = problem.project
         self._X: list[np.ndarray] = []
         self._Z: list[dict[str, Any]] = []  # the points behind _X (for local moves)
@@ -107,8 +109,11 @@ class AdaptiveBO(Searcher):
         if told < self.n_init or len(self._X) < 2:
             return self._fresh_sample()
         X = np.vstack(self._X)
-        self._gp_obj.fit(X, np.asarray(self._obj))
-        self._gp_con.fit(X, np.asarray(self._con))
+        # Kernel hyperparameters are re-optimised every ``refit_every`` steps and kept in between (the
+        # data grows by a handful of points a step, so they barely move); the GP itself always sees all.
+        optimise = told % self.refit_every == 0 or self._gp_obj.gp_ is None
+        _fit(self._gp_obj, X, np.asarray(self._obj), optimise)
+        _fit(self._gp_con, X, np.asarray(self._con), optimise)
         cands = self._candidates()
         mo, so = self._gp_obj.predict(self.encode(cands))
         mc, sc = self._gp_con.predict(self.encode(cands))
@@ -164,10 +169,12 @@ class AdaptiveBO(Searcher):
             grid = list(itertools.product(thetas, repeat=m - 1))
             out = [self.problem.join(t, g) for t in tuples for g in grid]
         else:
+            budget = 0
             out = [self._project(self.space.sample(self.rng)) for _ in range(self.n_candidates)]
-        ranked = sorted((i for i in range(len(self._obj)) if self._con[i] <= 0), key=lambda i: self._obj[i])[
-            :5
-        ]
+        enumerated = pool is not None and len(pool) ** len(free) <= budget
+        feasible = [i for i in range(len(self._obj)) if self._con[i] <= 0]
+        # a fully enumerated pool needs no local moves around the incumbents
+        ranked = [] if enumerated else sorted(feasible, key=lambda i: self._obj[i])[:5]
         for i in ranked:  # local moves around the incumbents
             base = self._Z[i]
             out += [self._project(self.space.neighbour(base, self.rng, 0.1)) for _ in range(40)]
@@ -192,7 +199,28 @@ class AdaptiveBO(Searcher):
         trial.info.pop("_swept", None)
 
 
+def _fit(surrogate: GPSurrogate, X: np.ndarray, y: np.ndarray, optimise: bool) -> None:
+    """Fit ``surrogate``; without ``optimise`` keep its current kernel hyperparameters."""
+    if optimise or surrogate.gp_ is None:
+        surrogate.fit(X, y)
+        return
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    gp = GaussianProcessRegressor(kernel=surrogate.gp_.kernel_, normalize_y=True, optimizer=None)
+    surrogate.gp_ = gp.fit(X, y)
+
+
+_SIZE_CACHE: dict[tuple[str, tuple[int, ...]], tuple[float, float]] = {}
+
+
 def _log_size(config: Mapping[str, Any], problem: AdaptiveProblem) -> tuple[float, float]:
+    key = (describe(config), tuple(problem.trainer.dd.input_shape))
+    if key not in _SIZE_CACHE:
+        _SIZE_CACHE[key] = _count_size(config, problem)
+    return _SIZE_CACHE[key]
+
+
+def _count_size(config: Mapping[str, Any], problem: AdaptiveProblem) -> tuple[float, float]:
     from hwnas.spaces import hyperpower_cnn
 
     f = hyperpower_cnn.layer_features(
