@@ -122,3 +122,33 @@ def test_converter_op_names_map_to_layerspecs(tiny, litert, tmp_path) -> None:
     assert mapping.layers[conv][0] == 0  # the conv (bn and relu6 fused into it)
     fc = types.index("FULLY_CONNECTED")
     assert mapping.layers[fc] == [len(tiny.spec.layers) - 1]
+
+
+def test_energy_window_on_the_phone(tiny, tmp_path) -> None:
+    """power.sampler: battery: the logger runs on the (fake) phone around benchmark_model; a discharging
+    gauge gives an energy record, the real Pixel 3a dump (on USB, not charging) is refused with the caveat."""
+    from hwnas.device_config import parse_config
+    from hwnas.profilers.registry import get_profiler
+    from hwnas.store import SQLiteStore
+
+    pixel3a = (Path(__file__).parents[1] / "profilers" / "recordings" / "android_battery"
+               / "pixel3a_android9_battery_uevent_usb_not_charging.txt").read_text()  # fmt: skip
+    battery = tmp_path / "battery"
+    battery.mkdir()
+    _, _, _ = _setup(tmp_path)
+    binary = tmp_path / "android_aarch64_benchmark_model"
+    binary.write_text(f"#!/bin/sh\nsleep 1.2\ncat '{RUN}'\n")  # a run long enough for several samples
+    cfg = parse_config({"name": "fake-pixel", "backend": "android-tflite", "threads": 1, "repeat": FAST,
+                        "connection": {"benchmark_model": str(binary), "remote_dir": str(tmp_path / "dev"),
+                                       "invocations": 1, "battery_path": str(battery)},
+                        "power": {"sampler": "battery", "sampling_hz": 10}}, "fake-pixel.yaml")  # fmt: skip
+    # derived from the Pixel 3a dump: unplugged (STATUS and CURRENT_NOW changed)
+    (battery / "uevent").write_text(pixel3a.replace("STATUS=Not charging", "STATUS=Discharging")
+                                    .replace("CURRENT_NOW=976", "CURRENT_NOW=-350000"))  # fmt: skip
+    res = get_profiler(cfg).profile(tiny, SQLiteStore(tmp_path / "e.db"), memory=False, per_layer=False)
+    energy = [m for m in res.measured if m.metric == "energy_mj"]
+    assert energy and energy[0].source == "android-battery-samples@10Hz" and energy[0].value > 0
+    (battery / "uevent").write_text(pixel3a)
+    res = get_profiler(cfg).profile(tiny, SQLiteStore(tmp_path / "f.db"), memory=False, per_layer=False)
+    assert not [m for m in res.measured if m.metric == "energy_mj"]
+    assert any("not discharging" in n for n in res.notes)
