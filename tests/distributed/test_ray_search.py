@@ -35,6 +35,7 @@ def cluster():
     ray.cloudpickle.register_pickle_by_value(ray_helpers)  # workers do not have tests/ on their path
     ray.init(
         num_cpus=2,
+        resources={"local-cpu": 1, "local-cpu-torch": 1},  # a two-device "fleet" on this one node
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}},
@@ -211,3 +212,22 @@ def test_cli_search_on_ray(cluster, tmp_path, capsys) -> None:
         return sorted(json.dumps(t["config"], sort_keys=True) for t in trials)
 
     assert keys(second["trials"][:8]) == keys(first["trials"])
+
+
+def test_fleet_profile_writes_each_device_to_one_store(cluster, tmp_path, capsys) -> None:
+    from hwnas.cli.app import main
+
+    db = tmp_path / "fleet.db"
+    cell = "nb201:|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    args = ["profile", "-m", cell, "--devices", "local-cpu,local-cpu-torch", "--address", cluster,
+            "--no-per-layer", "--no-memory", "--store", str(db), "--json"]
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["device"] for r in res] == ["local-cpu", "local-cpu-torch"] and all(r["ok"] for r in res)
+    store = SQLiteStore(db)
+    lat = store.query(scope="model", metric="latency_ms")
+    assert sorted(m.device for m in lat) == ["local-cpu", "local-cpu-torch"]
+    fps = {m.device: store.get_fingerprint(m.fingerprint_id) for m in lat}
+    assert fps["local-cpu"]["backend"] != fps["local-cpu-torch"]["backend"]  # each device's own fingerprint
+    store.close()
+    assert main(["profile", "-m", cell, "--devices", "local-cpu,local-cpu", "--store", str(db)]) == 2
