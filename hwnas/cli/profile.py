@@ -43,9 +43,15 @@ def register(app: typer.Typer) -> None:
             False, "--train-step", help="Also time forward + backward (torch-cpu devices)."
         ),
         resume: bool = typer.Option(
-            True, "--resume/--no-resume", help="Skip what the store already holds for this set-up (default)."
+            True, "--resume", hidden=True, help="Deprecated: resuming is the default (see --force)."
         ),
-        force: bool = typer.Option(False, "--force", help="Re-measure everything (same as --no-resume)."),
+        force: bool = typer.Option(
+            False,
+            "--force",
+            "--no-resume",
+            help="Re-measure everything (default: skip what the store already holds for this set-up; "
+            "--no-resume is the old spelling).",
+        ),
         memory: bool = typer.Option(
             True, "--memory/--no-memory", help="Measure peak memory in a child process."
         ),
@@ -62,7 +68,7 @@ def register(app: typer.Typer) -> None:
             None, "--batch-size", "-b", min=1, max=65536, help="Batch size (default: the device config's)."
         ),
         threads: int | None = typer.Option(
-            None, "--threads", "-t", min=1, max=1024, help="Threads (default: the device config's)."
+            None, "--threads", min=1, max=1024, help="Threads (default: the device config's)."
         ),
         input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
         clock: str = typer.Option(
@@ -115,7 +121,7 @@ def register(app: typer.Typer) -> None:
                 run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
                            units=units, progress=lambda e: advance(1, description=_short(e.description),
                                                       total=e.total))  # fmt: skip
-                result = profiler.profile(resolved, store, force=force or not resume, **run)
+                result = profiler.profile(resolved, store, force=force, **run)
                 qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
                       "remeasured": 0}  # fmt: skip
                 if remeasure and store.flagged:
