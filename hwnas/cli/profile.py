@@ -55,6 +55,10 @@ def register(app: typer.Typer) -> None:
         memory: bool = typer.Option(
             True, "--memory/--no-memory", help="Measure peak memory in a child process."
         ),
+        units: str = typer.Option(
+            "layers", "--units", help="Time each LayerSpec alone (layers) or each of the backend's fused "
+            "kernels, e.g. TFLite's conv+bn+relu6 (fused; records of scope 'unit')."
+        ),
         store_path: Path | None = STORE_OPTION,
         csv: Path | None = typer.Option(
             None, "--csv", help="Also write the per-layer table to this CSV file."
@@ -130,7 +134,7 @@ def register(app: typer.Typer) -> None:
             store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
             with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
                 run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
-                           progress=lambda e: advance(1, description=_short(e.description),
+                           units=units, progress=lambda e: advance(1, description=_short(e.description),
                                                       total=e.total))  # fmt: skip
                 result = profiler.profile(resolved, store, force=force, **run)
                 qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
