@@ -32,7 +32,7 @@ from hwnas.cli._common import (
     store_file,
     table,
 )
-from hwnas.errors import CheckFailedError
+from hwnas.errors import CheckFailedError, InputError
 
 COST_FEATURES_OPTION = typer.Option(
     "raw",
@@ -240,7 +240,15 @@ def search(
 
 
 def compare(
-    objective: str = typer.Option(..., "--objective", help="hyperpower-digits, nb201, or a table file."),
+    objective: str | None = typer.Option(
+        None, "--objective", help="hyperpower-digits, nb201, or a table file."
+    ),
+    from_history: list[Path] = typer.Option(
+        [],
+        "--from-history",
+        help="Compare saved `search --history` files instead of running (black-box or one-shot; "
+        "repeatable; grouped by their searcher).",
+    ),
     dataset: str | None = DATASET_OPTION,
     device: str | None = DEVICE_OPTION,
     data: Path | None = DATA_OPTION,
@@ -281,31 +289,43 @@ def compare(
     from hwnas.workflows.search import CostSpec, ObjectiveSpec, run_comparison
 
     check_range("--tolerance", tolerance, 0)
-    check_range("--budget-percentile", budget_percentile, 0, 100, lo_open=True)
-    check_outputs(
-        {"--plot": plot, "--history": histories},
-        {"--objective": as_file(objective), "--table": cost_table, "--data": data},
-    )
-    spec = ObjectiveSpec(objective, dataset, device, data, budget_percentile=budget_percentile)
-    names = [s.strip() for s in searchers.split(",") if s.strip()]
-    store = open_store(store_path) if objective == "train" and constraint else None
-    try:
-        with progress(f"{len(names)} searchers x {seeds} seeds", len(names) * seeds, not json_out) as advance:
-            comp = run_comparison(
-                names,
-                spec,
-                constraint,
-                CostSpec(cost_table, cost_samples, features=cost_features),
-                seeds=seeds,
-                evals=evals,
-                tolerance=tolerance,
-                n_jobs=jobs,
-                store=store,
-                progress=lambda name, done, total: advance(1, description=name),
-            )
-    finally:
-        if store is not None:
-            store.close()
+    if from_history:
+        check_outputs(
+            {"--plot": plot, "--history": histories}, {f"--from-history {p}": p for p in from_history}
+        )
+        comp = _comparison_from_files(from_history, list(constraint), tolerance, objective)
+        objective, evals = comp.objective, comp.n_evals
+        seeds = max(len(hs) for hs in comp.histories.values())
+    elif objective is None:
+        raise InputError("give --objective (run the searchers) or --from-history FILE (compare saved runs)")
+    else:
+        check_range("--budget-percentile", budget_percentile, 0, 100, lo_open=True)
+        check_outputs(
+            {"--plot": plot, "--history": histories},
+            {"--objective": as_file(objective), "--table": cost_table, "--data": data},
+        )
+        spec = ObjectiveSpec(objective, dataset, device, data, budget_percentile=budget_percentile)
+        names = [s.strip() for s in searchers.split(",") if s.strip()]
+        store = open_store(store_path) if objective == "train" and constraint else None
+        try:
+            with progress(
+                f"{len(names)} searchers x {seeds} seeds", len(names) * seeds, not json_out
+            ) as advance:
+                comp = run_comparison(
+                    names,
+                    spec,
+                    constraint,
+                    CostSpec(cost_table, cost_samples, features=cost_features),
+                    seeds=seeds,
+                    evals=evals,
+                    tolerance=tolerance,
+                    n_jobs=jobs,
+                    store=store,
+                    progress=lambda name, done, total: advance(1, description=name),
+                )
+        finally:
+            if store is not None:
+                store.close()
     if plot is not None:
         from hwnas.searchers.plot import plot_comparison
 
@@ -364,6 +384,25 @@ def _print_comparison(comp: Any, objective: str, tolerance: float, evals: int, s
         out.print(f"cost models (10-fold CV RMSPE): {errs}", highlight=False)
     if comp.cost_model_source:
         out.print(f"cost model: {comp.cost_model_source}", highlight=False)
+
+
+def _comparison_from_files(
+    paths: list[Path], constraints: list[str], tolerance: float, objective: str | None
+) -> Any:
+    """A Comparison of saved histories (``--history`` files of black-box or one-shot searches)."""
+    from hwnas.searchers.base import History
+    from hwnas.searchers.compare import comparison_from_histories
+
+    groups: dict[str, list[History]] = {}
+    for p in paths:
+        h = History.load_json(p)
+        groups.setdefault(str(h.meta.get("searcher") or p.stem), []).append(h)
+    name = objective or ", ".join(
+        sorted({str(h.meta.get("objective")) for hs in groups.values() for h in hs})
+    )
+    return comparison_from_histories(
+        groups, constraints=constraints, tolerance=tolerance, objective_name=name
+    )
 
 
 def _print_trials(hist: Any, cost_names: list[str]) -> None:

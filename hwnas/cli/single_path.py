@@ -219,6 +219,7 @@ def export_cmd(
     resolution: int | None = RESOLUTION_OPTION,
     width: float | None = WIDTH_OPTION,
     num_classes: int | None = CLASSES_OPTION,
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Also write model.onnx (verified vs torch)."),
     clock: str = CLOCK_OPTION,
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
@@ -241,7 +242,7 @@ def export_cmd(
     if arch is None:
         raise InputError("give --arch or --history")
     space = space_for(tbl, resolution, width, num_classes, se="se" in arch)
-    paths = export_architecture(arch, space, out_dir)
+    paths = export_architecture(arch, space, out_dir, onnx=onnx)
     res: dict[str, Any] = {
         "arch": space.encode(space.decode(arch)),
         "files": {k: str(v) for k, v in paths.items()},

@@ -25,6 +25,10 @@ _EMC_RATE_FILES = (
     "sys/kernel/debug/bpmp/debug/clk/emc/rate",  # JetPack 4.x+ (Xavier, Orin), root
     "sys/kernel/debug/clk/emc/clk_rate",  # L4T <= 28 (TX1/TX2), root
 )
+_EMC_MAX_FILES = (
+    "sys/kernel/debug/bpmp/debug/clk/emc/max_rate",
+    "sys/kernel/debug/clk/emc/max",
+)
 
 
 def _read(path: Path) -> str | None:
@@ -119,11 +123,14 @@ def devfreq_clocks(root: str | Path = "/") -> dict[str, Any]:
                 if text and text.isdigit():
                     out[key] = int(text) / 1e6
             break
-    for rel in _EMC_RATE_FILES:
-        text = _read(root / rel)
-        if text and text.isdigit():
-            out["emc_mhz"] = int(text) / 1e6
-            break
+    for key, files in (("emc_mhz", _EMC_RATE_FILES), ("emc_max_mhz", _EMC_MAX_FILES)):
+        for rel in files:
+            text = _read(root / rel)
+            if text and text.isdigit():
+                out[key] = int(text) / 1e6
+                break
+        else:
+            out[key] = None
     return out
 
 
@@ -141,7 +148,8 @@ def fingerprint_fields(root: str | Path = "/") -> dict[str, Any]:
         "l4t": l4t_release(root),
         **nvpmodel_mode(root),
         "gpu_max_mhz": clocks["gpu_max_mhz"],
-        "gpu_min_mhz": clocks["gpu_min_mhz"],
+        "gpu_min_mhz": clocks["gpu_min_mhz"],  # == max when jetson_clocks pinned the GPU clock
+        "emc_max_mhz": clocks["emc_max_mhz"],
         "ram_total_mb": meminfo_mb(root)["ram_total_mb"],
     }
 

@@ -100,8 +100,10 @@ def _uuid_mismatch(config: DeviceConfig, nvml_uuid: str) -> str | None:
     except Exception:  # noqa: BLE001 - older torch without .uuid: cannot check
         return None
     if cuda_uuid and cuda_uuid.removeprefix("GPU-") != nvml_uuid.removeprefix("GPU-"):
-        return (f"torch device {dev} is GPU {cuda_uuid} but NVML reads {nvml_uuid}: power and latency would "
-                "come from different GPUs; set CUDA_DEVICE_ORDER=PCI_BUS_ID or connection.torch_device")
+        return (
+            f"torch device {dev} is GPU {cuda_uuid} but NVML reads {nvml_uuid}: power and latency would "
+            "come from different GPUs; set CUDA_DEVICE_ORDER=PCI_BUS_ID or connection.torch_device"
+        )
     return None
 
 

@@ -55,6 +55,8 @@ class OrtCudaBuilder(OrtBuilder):
 class OrtCudaRunner(OrtRunner):
     """Sessions on the CUDA provider; host-clock timing of synchronous ``run`` calls."""
 
+    peak_memory = False  # the child-process RSS peak says nothing about GPU memory
+
     def __init__(self, config: DeviceConfig, *, threads: int, clock: str = "wall") -> None:
         super().__init__(config, threads=threads, clock=clock)
         self.device = "onnxruntime-cuda"

@@ -108,6 +108,7 @@ class CudaRunner(InProcessRunner):
         super().__init__(config, threads=threads, clock=clock)
         self.device = torch_device(config)
         self.readings: Readings | None = None  # set by the profiler once its device is open
+        self.peak_memory = self.device != "cpu"  # the CUDA caching allocator's peak; none on the CPU path
 
     @property
     def source(self) -> str:
@@ -184,16 +185,11 @@ class CudaProfiler(Profiler):
         return None if self._meter is None else (self._meter, self._readings)
 
     # ---- memory: the CUDA caching allocator, and what the device says --------------------------------
-    def _memory_record_job(self, base: dict[str, Any], mode: str, ctx: Callable[[], Any], workdir: Path,
-                           result: ProfileResult) -> Callable:  # fmt: skip
+    def _memory_record_job(self, base: dict[str, Any], mode: str, ctx: Callable[[], Any],
+                           workdir: Path) -> Callable:  # fmt: skip
         def run() -> list[Measurement]:
             art = ctx()
             dev = self._device()
-            if self.runner.device == "cpu":
-                note = "peak memory: not measured (connection.torch_device is cpu: no CUDA allocator)"
-                if note not in result.notes:
-                    result.notes.append(note)
-                return []
             import torch
 
             fn = self.runner.callable(art, mode)
@@ -260,8 +256,9 @@ class CudaProfiler(Profiler):
                     result.notes.append(msg)
             per = r.per_iteration_mj
             return [
-                self._record(base, mode, "model", "power_mw", r.average_power_mw, source=r.source,
-                             extra=extra),
+                self._record(
+                    base, mode, "model", "power_mw", r.average_power_mw, source=r.source, extra=extra
+                ),
                 self._record(base, mode, "model", "energy_mj", per, source=r.source, extra=extra),
             ]  # energy last: it marks the job done
 

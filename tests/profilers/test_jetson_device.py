@@ -26,7 +26,7 @@ def board(root: Path) -> None:
     gpu = {"name": "ga10b", "cur_freq": 612000000, "min_freq": 306000000, "max_freq": 918000000}
     _write(root / "sys/class/devfreq/17000000.gpu", gpu)
     _write(root / "sys/class/devfreq/other", {"name": "nvdla", "cur_freq": 1})
-    _write(root / "sys/kernel/debug/bpmp/debug/clk/emc", {"rate": 3199000000})
+    _write(root / "sys/kernel/debug/bpmp/debug/clk/emc", {"rate": 2133000000, "max_rate": 3199000000})
     meminfo = "MemTotal:       15655564 kB\nMemFree:  1 kB\nMemAvailable:   12000000 kB"
     _write(root / "proc", {"meminfo": meminfo})
 
@@ -68,10 +68,10 @@ def test_fingerprint_and_state(tmp_path):
     board(tmp_path)
     fp = jd.fingerprint_fields(tmp_path)
     assert fp == {"board": "NVIDIA Orin NX Developer Kit", "l4t": "R36.4.3", "nvpmodel_id": 2,
-                  "nvpmodel_name": "15W", "gpu_max_mhz": 918.0, "gpu_min_mhz": 306.0,
+                  "nvpmodel_name": "15W", "gpu_max_mhz": 918.0, "gpu_min_mhz": 306.0, "emc_max_mhz": 3199.0,
                   "ram_total_mb": pytest.approx(15655564 / 1024)}  # fmt: skip
     st = jd.state(tmp_path)
-    assert st["gpu_cur_mhz"] == 612.0 and st["emc_mhz"] == 3199.0
+    assert st["gpu_cur_mhz"] == 612.0 and st["emc_mhz"] == 2133.0
     assert st["ram_used_mb"] == pytest.approx((15655564 - 12000000) / 1024)
     assert "no NVML memory API" in st["gpu_memory"]
 
@@ -79,4 +79,5 @@ def test_fingerprint_and_state(tmp_path):
 def test_missing_files_are_none_not_guesses(tmp_path):
     assert jd.fingerprint_fields(tmp_path) == {"board": None, "l4t": None, "nvpmodel_id": None,
                                                "nvpmodel_name": None, "gpu_max_mhz": None,
-                                               "gpu_min_mhz": None, "ram_total_mb": None}  # fmt: skip
+                                               "gpu_min_mhz": None, "emc_max_mhz": None,
+                                               "ram_total_mb": None}  # fmt: skip

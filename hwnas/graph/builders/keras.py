@@ -62,8 +62,11 @@ def _keras() -> Any:
 
 
 def keras_name(torch_name: str) -> str:
-    """A torch qualified name as a Keras layer name (Keras refuses ``/``; dots become ``__``)."""
-    return torch_name.replace(".", NAME_SEP).replace("/", NAME_SEP) or "layer"
+    """A torch qualified name as a Keras layer name: dots become ``__``, characters TF refuses in op names
+    (``/``, ``<``, ...) become ``_``. The model's ``hwnas_names`` maps each name back exactly."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_]", "_", torch_name.replace(".", NAME_SEP)) or "layer"
 
 
 def torch_name(name: str) -> str:
@@ -91,7 +94,7 @@ class _Ctx:
         self.k = keras
         self.L = keras.layers
         self.copy = copy_weights
-        self.used: set[str] = set()
+        self.used: dict[str, str] = {}  # Keras layer name -> the torch name it stands for
 
     def name(self, stem: str) -> str:
         base = keras_name(stem)
@@ -99,7 +102,7 @@ class _Ctx:
         while name in self.used:
             i += 1
             name = f"{base}{NAME_SEP}{i}"
-        self.used.add(name)
+        self.used[name] = stem
         return name
 
 
@@ -115,8 +118,8 @@ def _pad_layer(ctx: _Ctx, x: Any, pad: tuple[int, int], name: str, value: float 
     if pad == (0, 0):
         return x
     if value == 0.0:
-        return ctx.L.ZeroPadding2D(((pad[0], pad[0]), (pad[1], pad[1])), name=ctx.name(name + "_pad"))(x)
-    return _ConstPad(pad, value, name=ctx.name(name + "_pad"))(x)
+        return ctx.L.ZeroPadding2D(((pad[0], pad[0]), (pad[1], pad[1])), name=ctx.name(name + ".pad"))(x)
+    return _ConstPad(pad, value, name=ctx.name(name + ".pad"))(x)
 
 
 def _const_pad_class() -> Any:
@@ -267,7 +270,7 @@ def _flatten(ctx: _Ctx, x: Any, name: str, start_dim: int = 1) -> Any:
     if start_dim != 1:
         raise InputError(f"flatten {name}: start_dim={start_dim} is not translated", hint="use 1")
     if len(x.shape) == 4 and tuple(x.shape[1:3]) != (1, 1):
-        x = ctx.L.Permute((3, 1, 2), name=ctx.name(name + "_to_nchw"))(x)  # torch's element order
+        x = ctx.L.Permute((3, 1, 2), name=ctx.name(name + ".to_nchw"))(x)  # torch's element order
     return ctx.L.Flatten(name=ctx.name(name))(x)
 
 
@@ -453,7 +456,7 @@ def torch_to_keras(module: Any, input_shapes: Sequence[Shape], *, name: str = "m
                 outputs = list(res) if isinstance(res, (list, tuple)) else [res]
     model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
                         name=keras_name(name))  # fmt: skip
-    model.hwnas_names = {n: torch_name(n) for n in ctx.used}
+    model.hwnas_names = dict(ctx.used)
     return model
 
 

@@ -39,8 +39,11 @@ def total_input_mw(rails_mw: Mapping[str, float]) -> tuple[float | None, str]:
         if needed <= names:
             return float(sum(rails.values())), (
                 f"{board}: no total input rail, so the sum of all rails {sorted(rails)}"
-                + (" (VIN_SYS_5V0 is the carrier's I/O rail; the sum leaves out module losses)"
-                   if board == "AGX Orin" else "")  # fmt: skip
+                + (
+                    " (VIN_SYS_5V0 is the carrier's I/O rail; the sum leaves out module losses)"
+                    if board == "AGX Orin"
+                    else ""
+                )  # fmt: skip
             )
     return None, (
         f"rails {sorted(rails)} include no known total input rail ({', '.join(TOTAL_INPUT_RAILS)}) and match "

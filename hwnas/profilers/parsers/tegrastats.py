@@ -152,8 +152,15 @@ def parse_line(text: str, lineno: int = 1, source: str = "<tegrastats>") -> Tegr
             r.extra["mts_fg_pct"], r.extra["mts_bg_pct"] = float(m.group(1)), float(m.group(2))
         elif (m := _LOAD.match(s, pos)) is not None:
             name, util, clk = m.group(1), float(m.group(2)), m.group(3)
-            mhz = None if clk is None else (
-                [float(x) for x in clk.strip("[]").split(",") if x] if clk.startswith("[") else [float(clk)])
+            mhz = (
+                None
+                if clk is None
+                else (
+                    [float(x) for x in clk.strip("[]").split(",") if x]
+                    if clk.startswith("[")
+                    else [float(clk)]
+                )
+            )
             if name in _GPU_NAMES:
                 r.gpu_util_pct, r.gpu_mhz = util, mhz
             elif name in _EMC_NAMES:

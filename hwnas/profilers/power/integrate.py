@@ -24,9 +24,7 @@ def integrate_mj(times_s: Sequence[float], power_mw: Sequence[float], t0: float,
     if not t1 > t0:
         raise ValueError(f"window end {t1} is not after its start {t0}")
     if t[0] > t0 or t[-1] < t1:
-        raise ValueError(
-            f"samples span [{t[0]:.6f}, {t[-1]:.6f}] s but the window is [{t0:.6f}, {t1:.6f}] s"
-        )
+        raise ValueError(f"samples span [{t[0]:.6f}, {t[-1]:.6f}] s but the window is [{t0:.6f}, {t1:.6f}] s")
     inside = (t > t0) & (t < t1)
     tt = np.concatenate([[t0], t[inside], [t1]])
     pp = np.concatenate([[np.interp(t0, t, p)], p[inside], [np.interp(t1, t, p)]])
