@@ -32,6 +32,10 @@ class RepeatPolicy:
     max_repeats: int = 200
     target_ci_rel: float = 0.02
     max_seconds: float = 5.0
+    # Units timed alone cycle over copies of themselves (separate weights) adding up to at least this many
+    # MiB, so that each run reads its weights from memory as it does inside a model; 0: one copy (its
+    # weights stay in cache across repeats, which makes memory-bound layers look faster than in a model).
+    cold_weights_mib: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class DeviceConfig:
     power: PowerConfig = field(default_factory=PowerConfig)
     peak_flops: float | None = None  # FLOP/s, for roofline estimates
     memory_bandwidth_bytes_s: float | None = None  # bytes/s, for roofline estimates
+    allocator: str = "default"  # "warm": a profile keeps freed memory in the process (profilers/allocator.py)
     source_path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +174,7 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         raise ConfigError(f"{src}: expected a mapping of fields at the top level, got {type(data).__name__}")
     allowed = {
         "name", "backend", "description", "threads", "batch_size", "connection", "repeat", "power",
-        "peak_flops", "memory_bandwidth_bytes_s",
+        "peak_flops", "memory_bandwidth_bytes_s", "allocator",
     }  # fmt: skip
     extra = sorted(set(data) - allowed)
     if extra:
@@ -208,6 +213,8 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
                               hi=1, expected="a fraction in (0, 1), e.g. 0.02 for ±2 %"),
         max_seconds=_number(src, "repeat.max_seconds", rep.get("max_seconds", d.max_seconds), lo=0,
                             hi=MAX_SECONDS, expected=f"seconds in (0, {MAX_SECONDS:g})"),
+        cold_weights_mib=_number(src, "repeat.cold_weights_mib", rep.get("cold_weights_mib", 0.0), lo=-1e-12,
+                                 expected="a number of MiB >= 0 (e.g. the last-level cache size)"),
     )  # fmt: skip
     if repeat.max_repeats < repeat.min_repeats:
         raise _fail(
@@ -235,6 +242,9 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         min_window_s=_number(src, "power.min_window_s", pw.get("min_window_s", 1.0), lo=0,
                              expected="a positive number of seconds (default 1)"),
     )  # fmt: skip
+    allocator = data.get("allocator", "default")
+    if allocator not in ("default", "warm"):
+        raise _fail(src, "allocator", "'default' or 'warm'", allocator)
     peak = data.get("peak_flops")
     bw = data.get("memory_bandwidth_bytes_s")
     return DeviceConfig(
@@ -250,5 +260,6 @@ def parse_config(data: Any, src: str = "<config>") -> DeviceConfig:
         memory_bandwidth_bytes_s=None
         if bw is None
         else _number(src, "memory_bandwidth_bytes_s", bw, lo=0, expected="bytes/s > 0"),
+        allocator=allocator,
         source_path=src,
     )

@@ -47,8 +47,15 @@ if [ $rc -ne 0 ]; then log "missing dependencies (see $OUT/env.json); nothing me
 
 "${HW[@]}" devices --json > "$OUT/devices.json" 2>> "$OUT/log.txt"
 
+# The whole run stays under $BUDGET_S (the device tool allows 600 s per command): each step gets at most
+# its own limit and what is left, keeping 25 s for the figures.
+BUDGET_S=${BUDGET_S:-540}
+T0=$(date +%s)
 step() {  # step NAME TIMEOUT_S ARGS... : one hwnas command, its JSON on stdout, stderr to the log
   local name=$1 limit=$2; shift 2
+  local left=$(( BUDGET_S - 25 - ($(date +%s) - T0) ))
+  if [ "$left" -lt 20 ]; then log "$name: skipped (time budget spent)"; return 124; fi
+  [ "$limit" -gt "$left" ] && limit=$left
   log "$name: hwnas $*"
   timeout "$limit" "${HW[@]}" "$@" > "$OUT/$name.json" 2>> "$OUT/log.txt"
   local r=$?
@@ -57,19 +64,19 @@ step() {  # step NAME TIMEOUT_S ARGS... : one hwnas command, its JSON on stdout,
 }
 
 for m in mobilenet_v2 resnet18; do
-  step "profile_$m" 180 profile -d "$DEVICE" -m "$m" --store "$STORE" --csv "$OUT/$m.csv" --json
+  step "profile_$m" 150 profile -d "$DEVICE" -m "$m" --store "$STORE" --csv "$OUT/$m.csv" --json
 done
-step profile_resnet18_train 90 profile -d "$DEVICE" -m resnet18 --train-step --no-per-layer --store "$STORE" --json
-step profile_mobilenet_v2_b32 90 profile -d "$DEVICE" -m mobilenet_v2 -b 32 --no-per-layer --store "$STORE" --json
+step profile_resnet18_train 60 profile -d "$DEVICE" -m resnet18 --train-step --no-per-layer --store "$STORE" --json
+step profile_mobilenet_v2_b32 60 profile -d "$DEVICE" -m mobilenet_v2 -b 32 --no-per-layer --store "$STORE" --json
 
 # HyperPower under a real power budget: profile 12 random CNN configs (no training) for the power model
 # (thesis eq. 3.2), set the budget at their median power so about half the space is infeasible, then search.
-step search_profile 120 search -d "$DEVICE" --searcher hyperpower --constraint "power<=100000W" \
+step search_profile 90 search -d "$DEVICE" --searcher hyperpower --constraint "power<=100000W" \
   --evals 1 --epochs 1 --profile-samples 12 --save-cost-data "$OUT/cost_data.csv" --store "$STORE" --json
 BUDGET_W=$("$PY" -c "import pandas as p; print(round(p.read_csv('$OUT/cost_data.csv')['power_mw'].median()/1e3, 2))" 2>/dev/null)
 if [ -n "${BUDGET_W:-}" ]; then
   log "power budget: ${BUDGET_W} W (median of the profiled configs)"
-  step search_hyperpower 200 search -d "$DEVICE" --searcher hyperpower --constraint "power<=${BUDGET_W}W" \
+  step search_hyperpower 150 search -d "$DEVICE" --searcher hyperpower --constraint "power<=${BUDGET_W}W" \
     --cost-data "$OUT/cost_data.csv" --evals 10 --epochs 3 --store "$STORE" --history "$OUT/search_history.json" --json
 fi
 

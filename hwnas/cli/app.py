@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "hwnas.cli.parse",
     "hwnas.cli.adaptive",
     "hwnas.cli.single_path",
+    "hwnas.cli.report",
 )
 
 _state = {"debug": False}

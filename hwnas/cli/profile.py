@@ -201,6 +201,8 @@ def _render(resolved, result, layers, summary, csv) -> None:  # noqa: ANN001 - C
             parts.append(f"peak memory {s['peak_memory_bytes'] / 2**20:.1f} MiB")
         if "energy_mj" in s:
             parts.append(f"energy {fmt(s['energy_mj'])} mJ ({s.get('energy_mj_source')})")
+        if "power_mw" in s:  # sampled backends (NVML, Jetson rails): the window's average power
+            parts.append(f"average power {s['power_mw'] / 1e3:.4g} W")
         out.print("  ".join(parts), highlight=False)
     for note in result.notes:
         out.print(note, highlight=False)

@@ -20,6 +20,7 @@ real models with the kernels onnxruntime's profiler reports.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -229,3 +230,53 @@ def fuse(layers: Iterable[LayerSpec], rules: str | FusionRules = "none") -> list
 def unit_keys(layers: Iterable[LayerSpec], rules: str | FusionRules = "none") -> list[str]:
     """The keys a lookup table needs for a network on a backend with ``rules`` (one per unit, in order)."""
     return [u.key() for u in fuse(layers, rules)]
+
+
+@dataclass(frozen=True)
+class UnitTiming:
+    """One unit timed alone, split by where its time went (``RawTiming.readings`` of runners that can say).
+
+    A unit run alone converts its input into the layout its kernels use and its output back (onnxruntime's
+    NCHWc reorders) and pays one runtime call; inside a model, neighbours that share a layout pass data
+    without conversion and the model pays one call in all. ``*_share`` are fractions of ``total_ms``.
+    """
+
+    total_ms: float
+    body_share: float = 1.0
+    entry_share: float = 0.0
+    exit_share: float = 0.0
+    overhead_share: float = 0.0
+    entry_layout: str = ""
+    exit_layout: str = ""
+
+    @classmethod
+    def from_readings(cls, total_ms: float, readings: dict[str, Any] | None) -> UnitTiming:
+        """From a record's value and ``extra["readings"]["split"]`` (absent: all of it is the unit's own)."""
+        split = (readings or {}).get("split")
+        if not split or not split.get("run_ms"):
+            return cls(total_ms)
+        run = float(split["run_ms"])
+        return cls(total_ms, split["body_ms"] / run, split["entry_ms"] / run, split["exit_ms"] / run,
+                   split["overhead_ms"] / run, split.get("entry_layout", ""),
+                   split.get("exit_layout", ""))  # fmt: skip
+
+
+def in_model_sum(timings: Sequence[UnitTiming]) -> float:
+    """The latency a chain of units adds up to inside one model run (units in execution order).
+
+    Each unit counts its own kernels; a layout conversion counts only where the model needs one (the
+    producer's output layout differs from what the consumer computes in); one runtime call counts once.
+    With no split known (``body_share`` 1) this is the plain sum of the isolated times.
+    """
+    total = 0.0
+    for i, t in enumerate(timings):
+        total += t.total_ms * t.body_share
+        prev_out = timings[i - 1].exit_layout if i > 0 else ""
+        nxt_in = timings[i + 1].entry_layout if i + 1 < len(timings) else ""
+        if t.entry_layout != prev_out:
+            total += t.total_ms * t.entry_share
+        if t.exit_layout != nxt_in:
+            total += t.total_ms * t.exit_share
+    if timings:
+        total += statistics.median(t.total_ms * t.overhead_share for t in timings)
+    return total

@@ -25,6 +25,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import importlib
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -90,6 +91,15 @@ class Breakdown:
     source: str
 
 
+@dataclass(frozen=True)
+class Copies:
+    """One unit built several times (separate weights), run in turn: each run finds its weights out of
+    cache, as a layer inside a model does (``RepeatPolicy.cold_weights_mib``). Runners that cannot cycle
+    artefacts time the first."""
+
+    artefacts: tuple[Any, ...]
+
+
 class Builder(abc.ABC):
     """Turns units and whole models into the artefacts a backend's runner runs (built once, run often)."""
 
@@ -103,6 +113,12 @@ class Builder(abc.ABC):
     @abc.abstractmethod
     def model(self, model: ResolvedModel, workdir: Path) -> Any:
         """The artefact that runs the whole model; ``workdir`` lives as long as the profile."""
+
+    def copies(self, unit: Unit, n: int) -> Copies:
+        """``n`` artefacts of ``unit`` with separate weights, for cold-weight timing; backends whose
+        artefacts carry their inputs share one input between copies (inside a model the input is the
+        output its producer just wrote: warm)."""
+        return Copies(tuple(self.unit(unit) for _ in range(n)))
 
     def check_model(self, model: ResolvedModel) -> None:  # noqa: B027 - optional hook
         """Raise InputError before any job runs when this backend cannot run ``model`` whole."""
@@ -163,16 +179,23 @@ class InProcessRunner(Runner):
     def callable(self, artefact: Any, mode: str) -> Callable[[], object]:
         """A zero-argument callable doing one whole run of ``artefact`` (synchronised if asynchronous)."""
 
+    def _cycled(self, artefact: Any, mode: str) -> Callable[[], object]:
+        if not isinstance(artefact, Copies):
+            return self.callable(artefact, mode)
+        fns = [self.callable(a, mode) for a in artefact.artefacts]
+        turn = itertools.cycle(fns)
+        return lambda: next(turn)()
+
     def time(self, artefact: Any, mode: str, policy: RepeatPolicy) -> RawTiming:
         from hwnas.profilers import timing
 
         kw = {"clock": time.process_time} if self.clock == "cpu" else {}
-        res = timing.measure(self.callable(artefact, mode), policy, **kw)
+        res = timing.measure(self._cycled(artefact, mode), policy, **kw)
         return RawTiming(res.stats.samples, self.source, res.calls_per_sample, res.warmup, res.stop_reason,
                          res.elapsed_s)  # fmt: skip
 
     def run_for(self, artefact: Any, mode: str, *, min_runs: int, min_seconds: float) -> int:
-        fn = self.callable(artefact, mode)
+        fn = self._cycled(artefact, mode)
         n, t0 = 0, time.perf_counter()
         while n < min_runs or time.perf_counter() - t0 < min_seconds:
             fn()

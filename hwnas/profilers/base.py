@@ -10,6 +10,7 @@ to build and run things (``hwnas.profilers.backend``: Builder, Runner); nothing 
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 from hwnas.device_config import DeviceConfig
 from hwnas.errors import HwnasError, InputError, MeasurementError
 from hwnas.graph.fusion import Unit, fuse
+from hwnas.profilers import allocator
 from hwnas.profilers.backend import (
     Backend,
     RawTiming,
@@ -35,6 +37,7 @@ from hwnas.store.records import Fingerprint, Measurement
 log = logging.getLogger(__name__)
 
 UNIT_CHOICES = ("layers", "fused")
+MAX_COPIES = 64  # of one unit, for cold-weight isolated timing
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -133,9 +136,29 @@ class Profiler:
             raise InputError(f"unknown units {units!r}", hint=f"one of {', '.join(UNIT_CHOICES)}")
         return fuse(layers, self.spec.fusion if units == "fused" else "none")
 
+    def copies(self, unit: Unit) -> int:
+        """How many copies of ``unit`` an isolated timing cycles over (``repeat.cold_weights_mib``)."""
+        cold = self.config.repeat.cold_weights_mib
+        weights = sum(layer.weight_bytes for layer in unit.layers)
+        if cold <= 0 or weights <= 0:
+            return 1
+        return max(1, min(MAX_COPIES, math.ceil(cold * 2**20 / weights)))
+
+    def unit_artefact(self, unit: Unit) -> Any:
+        """What the runner times for ``unit`` alone: one artefact, or :class:`Copies` of it."""
+        n = self.copies(unit)
+        if n == 1:
+            return self.builder.unit(unit)
+        return self.builder.copies(unit, n)
+
     def fingerprint(self) -> Fingerprint:
         fp = fingerprint_for(self.spec, self.config, threads=self.threads)
-        return Fingerprint(fp.device, {**fp.fields, "clock": self.clock})  # wall and CPU times never mix
+        fields = {**fp.fields, "clock": self.clock}  # wall and CPU times never mix
+        if self.config.repeat.cold_weights_mib > 0:  # nor warm- and cold-weight isolated timings
+            fields["cold_weights_mib"] = self.config.repeat.cold_weights_mib
+        if self.config.allocator != "default":
+            fields["allocator"] = self.config.allocator
+        return Fingerprint(fp.device, fields)
 
     def power_sampler(self) -> Any:
         """The sampler passed in, else the one the config's ``power.sampler`` names (None: none)."""
@@ -183,6 +206,8 @@ class Profiler:
                     model_id=model.model_id, batch_size=batch)  # fmt: skip
         scope = "unit" if units == "fused" else "layer"
 
+        if not allocator.apply(self.config.allocator):
+            result.notes.append(f"allocator: {self.config.allocator} could not be set here (not glibc)")
         with tempfile.TemporaryDirectory(prefix="hwnas-prof-") as tmp, self.runner.session():
             ctx_box: dict[str, Any] = {}
 
@@ -265,7 +290,7 @@ class Profiler:
         def run() -> list[Measurement]:
             unit = same[0]
             try:
-                raw = self.runner.time(self.builder.unit(unit), mode, self.config.repeat)
+                raw = self.runner.time(self.unit_artefact(unit), mode, self.config.repeat)
             except (HwnasError, NotImplementedError, RuntimeError, ValueError) as exc:
                 msg = exc.message if isinstance(exc, HwnasError) else f"{type(exc).__name__}: {exc}"
                 what = "layer" if scope == "layer" else "unit"

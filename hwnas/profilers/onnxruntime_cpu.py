@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hwnas.device_config import DeviceConfig
+from hwnas.device_config import DeviceConfig, RepeatPolicy
 from hwnas.graph.fusion import Unit
 from hwnas.profilers import ort_profile
-from hwnas.profilers.backend import Backend, Breakdown, Builder, InProcessRunner, register_backend
+from hwnas.profilers.backend import (
+    Backend,
+    Breakdown,
+    Builder,
+    Copies,
+    InProcessRunner,
+    RawTiming,
+    register_backend,
+)
 from hwnas.profilers.base import Profiler
 
 # Runs with onnxruntime's profiler on; the first few are warm-up and dropped.
@@ -29,7 +38,8 @@ PROFILED_RUNS = 25
 PROFILED_WARMUP = 5
 
 
-def _session(model: Any, threads: int, profile_prefix: str | None = None) -> Any:
+def _session(model: Any, threads: int, profile_prefix: str | None = None,
+             optimized_path: str | None = None) -> Any:  # fmt: skip
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -40,6 +50,8 @@ def _session(model: Any, threads: int, profile_prefix: str | None = None) -> Any
     if profile_prefix is not None:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix
+    if optimized_path is not None:  # the graph after fusion and layout transforms, to read kernel roles
+        opts.optimized_model_filepath = optimized_path
     src = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
     return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
 
@@ -71,13 +83,36 @@ class OnnxArtefact:
     input_shapes: list[tuple[int, ...]]
     session: Any = field(default=None, repr=False)
     feeds: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    unit: bool = False  # one unit alone: its time is split by onnxruntime's profiler (UnitSplit)
+
+
+def add_side_carriers(proto: Any) -> Any:
+    """Route each side input (``in1``, ...) through a 1x1 MaxPool so it arrives in onnxruntime's NCHWc
+    layout, as a residual produced by a convolution does inside a model; the NCHWc transformer then fuses
+    the Add into the convolution as it does there. The carriers are named ``hwnas_carrier*`` and their time
+    is split off as ``side`` (``ort_profile.split_unit_profile``)."""
+    from onnx import helper
+
+    g = proto.graph
+    side = [i.name for i in g.input][1:]
+    for k, name in enumerate(side):
+        out = f"{ort_profile.CARRIER_PREFIX}_{k}"
+        for node in g.node:
+            for j, v in enumerate(node.input):
+                if v == name:
+                    node.input[j] = out
+        g.node.insert(0, helper.make_node("MaxPool", [name], [out], name=out, kernel_shape=[1, 1]))
+    return proto
 
 
 class OrtBuilder(Builder):
     def unit(self, unit: Unit) -> OnnxArtefact:
         from hwnas.graph.builders.onnx import unit_to_onnx
 
-        return OnnxArtefact(unit_to_onnx(unit), list(unit.wiring()[0]))
+        proto = unit_to_onnx(unit)
+        if unit.fused and unit.anchor.op == "conv2d" and len(proto.graph.input) > 1:
+            proto = add_side_carriers(proto)
+        return OnnxArtefact(proto, list(unit.wiring()[0]), unit=True)
 
     def model(self, model: Any, workdir: Path) -> OnnxArtefact:
         if model.onnx_path is not None and Path(model.onnx_path).exists():
@@ -101,6 +136,31 @@ class OrtRunner(InProcessRunner):
     def callable(self, artefact: OnnxArtefact, mode: str) -> Callable[[], object]:
         sess, feeds = self._open(artefact)
         return lambda: sess.run(None, feeds)
+
+    def time(self, artefact: OnnxArtefact | Copies, mode: str, policy: RepeatPolicy) -> RawTiming:
+        """As an in-process runner; for a unit alone, also where its time goes (``readings["split"]``):
+        its own kernels, the NCHWc layout conversions at its ends, the session call."""
+        raw = super().time(artefact, mode, policy)
+        first = artefact.artefacts[0] if isinstance(artefact, Copies) else artefact
+        if not first.unit:
+            return raw
+        split = self.split(first)
+        return replace(raw, readings={**raw.readings, "split": asdict(split)})
+
+    def split(self, artefact: OnnxArtefact, runs: int = 15, warmup: int = 5) -> ort_profile.UnitSplit:
+        import onnx
+
+        with tempfile.TemporaryDirectory(prefix="hwnas-unit-") as tmp:
+            sess = _session(artefact.source, self.threads, profile_prefix=str(Path(tmp) / "p"),
+                            optimized_path=str(Path(tmp) / "opt.onnx"))  # fmt: skip
+            feeds = _feeds(sess, artefact.input_shapes)
+            for _ in range(runs + warmup):
+                sess.run(None, feeds)
+            profile = sess.end_profiling()
+            graph = onnx.load(str(Path(tmp) / "opt.onnx")).graph
+            split = ort_profile.split_unit_profile(profile, graph, warmup)
+            Path(profile).unlink(missing_ok=True)
+        return split
 
     def memory_job(self, artefact: OnnxArtefact, mode: str, workdir: Path) -> tuple[str, dict[str, Any]]:
         _, feeds = self._open(artefact)

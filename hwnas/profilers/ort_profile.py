@@ -194,3 +194,73 @@ def layer_breakdown(times: KernelTimes, mapping: dict[str, int | None], skip_run
             per_layer[idx].append(sums.get(idx, 0.0))
         unmapped.append(other)
     return dict(per_layer), unmapped, dict(kernels)
+
+
+@dataclass(frozen=True)
+class UnitSplit:
+    """Where the time of one isolated unit's run goes, per run in ms (medians over the profiled runs).
+
+    ``entry_ms``: layout conversions of the unit's main input (``ReorderInput`` of graph input 0) — paid
+    inside a model only when the producer computes in another layout; ``side_ms``: conversions and carriers
+    of its other inputs (a residual), which a model does not pay; ``exit_ms``: the conversion of its output
+    (``ReorderOutput`` producing the graph output); ``body_ms``: every other kernel; ``overhead_ms``: the
+    rest of the run (the session call). Layouts say what the unit's kernels consume and produce
+    (``"nchwc"`` where a conversion sits at that end, else ``""``).
+    """
+
+    run_ms: float
+    body_ms: float
+    entry_ms: float
+    side_ms: float
+    exit_ms: float
+    overhead_ms: float
+    entry_layout: str
+    exit_layout: str
+    kernels: dict[str, str]  # kernel name -> "body" | "entry" | "side" | "exit"
+
+
+CARRIER_PREFIX = "hwnas_carrier"  # nodes a builder adds only to give a side input the model's layout
+
+
+def split_unit_profile(events: list[dict[str, Any]] | str | Path, graph: Any,
+                       skip_runs: int = 0) -> UnitSplit:  # fmt: skip
+    """Classify an isolated unit's kernels by the optimised graph (``onnx`` GraphProto) they ran in."""
+    times = parse_profile(events)
+    inputs = [i.name for i in graph.input]
+    outputs = {o.name for o in graph.output}
+    role: dict[str, str] = {}
+    for node in graph.node:
+        if node.op_type == "ReorderInput" and node.input and node.input[0] in inputs:
+            role[node.name] = "entry" if node.input[0] == inputs[0] else "side"
+        elif node.op_type == "ReorderOutput" and set(node.output) & outputs:
+            role[node.name] = "exit"
+        elif node.name.startswith(CARRIER_PREFIX) or any(o.startswith(CARRIER_PREFIX) for o in node.output):
+            role[node.name] = "side"
+    if not isinstance(events, list):
+        events = json.loads(Path(events).read_text())
+    run_durs = sorted((e["ts"], e["dur"] / 1e3) for e in events
+                      if e.get("cat") == "Session" and e.get("name") == "model_run")  # fmt: skip
+    runs = times.runs[skip_runs:]
+    durs = [d for _, d in run_durs][skip_runs:]
+    if not runs or not durs:
+        raise ValueError("the profile holds no model_run after the skipped warm-up runs")
+    parts: dict[str, list[float]] = {k: [] for k in ("body", "entry", "side", "exit")}
+    for run in runs:
+        acc = dict.fromkeys(parts, 0.0)
+        for k, ms in run.items():
+            acc[role.get(k, "body")] += ms
+        for k, v in acc.items():
+            parts[k].append(v)
+
+    def med(xs: list[float]) -> float:
+        s = sorted(xs)
+        return s[len(s) // 2] if s else 0.0
+
+    over = [d - sum(parts[k][i] for k in parts) for i, d in enumerate(durs[: len(runs)])]
+    return UnitSplit(
+        run_ms=med(durs), body_ms=med(parts["body"]), entry_ms=med(parts["entry"]),
+        side_ms=med(parts["side"]), exit_ms=med(parts["exit"]), overhead_ms=max(0.0, med(over)),
+        entry_layout="nchwc" if "entry" in role.values() else "",
+        exit_layout="nchwc" if "exit" in role.values() else "",
+        kernels={k: role.get(k, "body") for k in times.op_of},
+    )  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 from hwnas.device_config import DeviceConfig
 from hwnas.errors import InputError
 from hwnas.graph.fusion import Unit
-from hwnas.profilers.backend import Backend, Builder, InProcessRunner, register_backend
+from hwnas.profilers.backend import Backend, Builder, Copies, InProcessRunner, register_backend
 from hwnas.profilers.base import Profiler
 from hwnas.profilers.memory import first_tensor
 
@@ -65,6 +65,11 @@ class TorchBuilder(Builder):
         from hwnas.graph.builders.torch import build_unit_module, make_unit_inputs
 
         return TorchArtefact(build_unit_module(unit), make_unit_inputs(unit))
+
+    def copies(self, unit: Unit, n: int) -> Copies:
+        first = self.unit(unit)
+        rest = [TorchArtefact(self.unit(unit).module, first.inputs) for _ in range(n - 1)]
+        return Copies((first, *rest))
 
     def check_model(self, model: Any) -> None:
         if model.module is None:
