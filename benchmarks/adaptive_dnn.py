@@ -6,8 +6,10 @@ measured by the local-cpu profiler (onnxruntime, CPU-time clock: the VM is share
 local-cpu-torch profiler. This VM has no power sensor, so edge energy = stated active power × measured
 latency and the remote term uses a stated idle power (printed; change with --edge-power-w/--idle-power-w).
 
-For each set-up (local, Ethernet, Wi-Fi) and problem form (min error s.t. energy <= E_T; min energy s.t.
-error increase <= 1 % and 3 % over the reference network), it runs grid search (every pool pair × 101 θ),
+For each set-up (local, Ethernet, Wi-Fi) and problem form (min error s.t. energy <= E_T, the median
+network's energy; min energy s.t. error increase <= 3 % over the reference network), with the thesis's
+protocol (N_1 and θ searched, N_2 fixed to the family's largest network, as VGG-19 there) and, locally,
+the joint one (both networks searched), it runs grid search (every pool network or pair × 101 θ),
 the static design (fixed nominal small/large networks, θ tuned), and BO and BO+ for ``--seeds`` seeds of
 ``--evals`` evaluations each, then reports the best objective (design split; and the chosen design's
 test-split figure), and how many evaluations BO+ and BO need to come within 5 % of grid. ``--three`` adds
@@ -32,10 +34,11 @@ import numpy as np
 
 def pool_configs(fam, quick: bool) -> list[dict]:
     lo, hi = fam.features
-    f1 = [lo // 4 * 4 or 4, (lo + hi) // 4, hi] if quick else [8, 24, 56, hi]
-    f2 = [16, hi] if quick else [16, 56, hi]
+    mid = (lo + hi) // 4
+    f1 = [lo, mid, hi]
+    f2 = [2 * lo, hi] if quick else [2 * lo, (lo + hi) // 2, hi]
     ks = [3] if quick else [2, 3, 5]
-    us = [fam.fc_units[0], fam.fc_units[1]] if quick else [fam.fc_units[0], 500, fam.fc_units[1]]
+    us = [fam.fc_units[0], fam.fc_units[1]]
     return [fam.config(a, k, b, k, u) for a, b, k, u in itertools.product(f1, f2, ks, us)]
 
 
@@ -81,6 +84,8 @@ def run_case(prob, pool, args, label: str) -> dict:
             r is not None for r in reach) else None  # fmt: skip
         row[f"{name}_per_seed"] = bests
         row[f"{name}_infeasible"] = float(np.mean(infeasible))
+        if row["grid"]:
+            row[f"{name}_gap_pct"] = 100.0 * (row[name] / row["grid"] - 1.0)
     row["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps({k: v for k, v in row.items() if not k.endswith("per_seed")}), flush=True)
     return row
@@ -153,19 +158,23 @@ def main() -> None:
     profile_s = time.perf_counter() - t0
     e_budget = float(np.median(mono))  # the median monolithic network's energy
     rows = []
+    large = fam.nominal_large()
+    forms = (("error", 3.0), ("energy", e_budget))
     for setup in args.setups.split(","):
-        link = None if setup == "local" else link_from(setup)
-        costs = base.with_link(link)  # measured once, shared
+        costs = base.with_link(None if setup == "local" else link_from(setup))  # measured once, shared
         placement = "local" if setup == "local" else "remote"
-        for form, budget in (("error", 3.0), ("error", 1.0), ("energy", e_budget)):
-            prob = AdaptiveProblem(trainer, costs, form=form, budget=budget, placement=placement, pool=pool)
-            rows.append(run_case(prob, pool, args, f"{setup} {prob.constraint_text}"))
+        protocols = [("N2 fixed", {1: large})] + ([("joint", None)] if setup == "local" else [])
+        for proto, fixed in protocols:
+            for form, budget in forms:
+                prob = AdaptiveProblem(trainer, costs, form=form, budget=budget, placement=placement,
+                                       pool=pool, fixed=fixed)  # fmt: skip
+                rows.append(run_case(prob, pool, args, f"{setup}, {proto}, {prob.constraint_text}"))
     if args.three:
         sub = sorted(pool, key=lambda c: base.edge(c)["energy_mj"])[:: max(1, len(pool) // 14)]
-        for form, budget in (("error", 3.0), ("energy", e_budget)):
+        for form, budget in forms:
             prob = AdaptiveProblem(trainer, base, n_networks=3, form=form, budget=budget, placement="local",
-                                   pool=sub)  # fmt: skip
-            rows.append(run_case(prob, sub, args, f"local 3 networks {prob.constraint_text}"))
+                                   pool=sub, fixed={2: large})  # fmt: skip
+            rows.append(run_case(prob, sub, args, f"local, 3 networks (N3 fixed), {prob.constraint_text}"))
     meta = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()}",
         "dataset": dd.data.name, "pool": len(pool), "networks_trained_now": trainer.train_count,
@@ -178,7 +187,19 @@ def main() -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(json.dumps(meta, indent=1))
-    cols = ["case", "static", "bo", "bo_plus", "grid", "bo_evals_to_5pct", "bo_plus_evals_to_5pct"]
+    cols = [
+        "case",
+        "static",
+        "bo",
+        "bo_plus",
+        "grid",
+        "bo_gap_pct",
+        "bo_plus_gap_pct",
+        "bo_reached",
+        "bo_plus_reached",
+        "bo_evals_to_5pct",
+        "bo_plus_evals_to_5pct",
+    ]
     print("| " + " | ".join(cols) + " |")
     for r in rows:
         print("| " + " | ".join(f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")

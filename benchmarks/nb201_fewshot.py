@@ -20,8 +20,11 @@ import time
 import numpy as np
 from scipy import stats
 
+import hwnas.plugins
 from hwnas.cost_models.fewshot import FewShotLatencyPredictor, suggest_samples
 from hwnas.spaces.nb201_table import LATENCY_COLUMNS, load_table
+
+hwnas.plugins.load()  # the nb201 few-shot space (cost models never import a space)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

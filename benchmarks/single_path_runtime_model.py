@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hwnas.profilers.timer import module_timer
@@ -35,6 +36,8 @@ def main() -> None:
     ap.add_argument("--num-classes", type=int, default=10)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--clock", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved passes when building the table")
+    ap.add_argument("--remeasure", type=int, default=10, help="re-measure this many archs: the noise floor")
     ap.add_argument("--table", type=Path, default=None, help="reuse a table instead of building one")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/single_path_runtime_model.json"))
     a = ap.parse_args()
@@ -49,13 +52,26 @@ def main() -> None:
             table = SinglePathTable.load(a.table)
         else:
             table = build_table(
-                space, timer, device=a.device, info={"clock": a.clock, "fingerprint": timer.fingerprint}
+                space,
+                timer,
+                device=a.device,
+                repeats=a.repeats,
+                info={"clock": a.clock, "fingerprint": timer.fingerprint},
             )
             table.save(a.out.parent / f"single_path_table_{tag}.json")
         t_table = time.perf_counter() - t0
         load_table = os.getloadavg()
         chk = check_runtime_model(table, space, timer, n=a.n, seed=0)
         load_check = os.getloadavg()
+        # The same networks measured a second time: how far two measurements of one network disagree here.
+        again = [
+            timer(space.build(arch).eval(), (1, *space.input_shape), f"again-{j}")
+            for j, arch in enumerate(chk.archs[: a.remeasure])
+        ]
+        first = np.asarray(chk.measured_ms[: a.remeasure])
+        noise_pct = (
+            float(np.mean(np.abs(np.asarray(again) - first) / first * 100)) if a.remeasure else float("nan")
+        )
     s = chk.summary()
     print(
         f"# device {a.device}, clock {a.clock}, space {a.resolution}px width {a.width}; table built in "
@@ -71,6 +87,7 @@ def main() -> None:
         f"RMSE {s['rmse_ms']:.3f} ms "
         f"(measured {s['measured_ms_range'][0]:.2f}-{s['measured_ms_range'][1]:.2f} ms)"
     )
+    print(f"noise floor: {a.remeasure} of the networks measured again differ by {noise_pct:.2f} % on average")
     print(f"goal mean error <= 3 %: {'met' if s['mean_abs_error_pct'] <= 3 else 'NOT met'}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(
@@ -78,6 +95,8 @@ def main() -> None:
             {
                 "settings": {k: str(v) for k, v in vars(a).items()},
                 "summary": s,
+                "remeasured_ms": again,
+                "noise_floor_pct": noise_pct,
                 "load_table": load_table,
                 "load_check": load_check,
                 "archs": chk.archs,

@@ -205,8 +205,10 @@ def pareto_plot(summary: dict[str, Any], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    from hwnas.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
 
@@ -257,9 +259,10 @@ def adaptive_command(
     """Design an adaptive DNN (networks and score-margin thresholds) under an energy or error budget."""
     energy = parse_energy_budget(constraint)
     dl = parse_error_increase(max_error_increase) if max_error_increase is not None else None
-    for p in (history_out, plot):
-        if p is not None and p.parent and not p.parent.exists():
-            raise InputError(f"output folder {p.parent} does not exist", hint="create it first")
+    from hwnas.cli._common import store_file
+    from hwnas.io import check_outputs
+
+    check_outputs({"--history": history_out, "--plot": plot}, {"--store": store_file(store)})
     with progress("adaptive design", total=evals, enabled=not as_json) as advance:
         summary = run_adaptive(
             edge_device=edge_device, server_device=server_device, link=link, energy_budget=energy,
@@ -271,7 +274,10 @@ def adaptive_command(
     history = summary.pop("history")
     summary.pop("problem_obj")
     if history_out is not None:
-        history.save_json(history_out)
+        from hwnas.io import atomic_output
+
+        with atomic_output(history_out) as tmp:
+            history.save_json(tmp)
         summary["history_file"] = str(history_out)
     if plot is not None:
         pareto_plot({**summary, "history": history}, plot)

@@ -85,6 +85,8 @@ def _root(
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
+importlib.import_module("hwnas.plugins").load()  # spaces' featurizers etc. into the generic registries
+
 
 def _click_bases() -> tuple[type[BaseException], type[BaseException]]:
     """(ClickException, UsageError) of whichever click Typer runs on.

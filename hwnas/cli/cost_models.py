@@ -1,8 +1,8 @@
-"""`hwnas fit`, `hwnas evaluate`, `hwnas predict`: measurements to cost tables, scored and used.
+"""`hwnas fit`, `hwnas evaluate`, `hwnas predict`: options in, one call to
+:mod:`hwnas.workflows.cost_models`, results out.
 
-Thin layers over :mod:`hwnas.cost_models.fitting` and :mod:`hwnas.cost_models.export`. Two data sources:
-the store (per-layer and whole-model measurements of one device set-up) or a tabular file
-(``--data T.csv --target COLUMN --features NAME``; rows are architectures).
+Two data sources: the store (per-layer and whole-model measurements of one device set-up) or a tabular
+file (``--data T.csv --target COLUMN --features NAME``; rows are architectures).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from hwnas.cli._common import (
     as_file,
     check_range,
     err,
-    open_store,
     out,
     print_json,
     store_file,
     table,
 )
+from hwnas.errors import CheckFailedError
 
 _METRIC_ROWS = (
     ("rmspe_pct", "RMSPE %"),
@@ -46,40 +46,6 @@ def _metrics_table(title: str, sections: dict[str, dict[str, Any]]) -> Any:
     return table(title, ["metric", *names], rows)
 
 
-def _check_bounds(report: dict[str, Any], max_rmspe: float | None, min_within10: float | None) -> list[str]:
-    failed = []
-    if report is None:
-        return ["no model-level scores (no held-out architectures measured whole)"]
-    if max_rmspe is not None and report.get("rmspe_pct", float("inf")) > max_rmspe:
-        failed.append(f"RMSPE {report['rmspe_pct']:.2f} % > {max_rmspe} %")
-    if min_within10 is not None and report.get("within_10pct", 0.0) < min_within10:
-        failed.append(f"share within ±10 % {report['within_10pct']:.3f} < {min_within10}")
-    return failed
-
-
-def _load_data(
-    store_path: Path | None,
-    device: str | None,
-    metric: str,
-    layer_metric: str | None,
-    mode: str,
-    fingerprint: str | None,
-    include_flagged: bool = False,
-) -> Any:
-    from hwnas.cost_models.data import load_store_data
-
-    with open_store(store_path, read_only=True) as store:
-        return load_store_data(
-            store,
-            device=device,
-            metric=metric,
-            mode=mode,
-            fingerprint_id=fingerprint,
-            layer_metric=layer_metric,
-            include_flagged=include_flagged,
-        )
-
-
 FLAGGED_OPTION = typer.Option(
     False,
     "--include-flagged",
@@ -95,361 +61,242 @@ WHERE_OPTION = typer.Option(
 )
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("fit")
-    def fit(
-        out_path: Path = typer.Option(
-            ..., "--out", "-o", help="Cost table to write (.json, .csv or .parquet)."
-        ),
-        kind: str = typer.Option(
-            "boosted", "--kind", "-k", help="lut, boosted, xgboost, linear, flops or roofline."
-        ),
-        fallback: str | None = typer.Option(
-            None, "--fallback", help="For --kind lut: model for keys not in the table (e.g. boosted)."
-        ),
-        device: str | None = typer.Option(
-            None, "--device", "-d", help="Device name in the store (and config for roofline)."
-        ),
-        metric: str = typer.Option("latency_ms", "--metric", help="Whole-model metric to predict."),
-        layer_metric: str | None = typer.Option(
-            None,
-            "--layer-metric",
-            help="Layer metric to fit on (default: --metric; e.g. in_model_latency_ms).",
-        ),
-        mode: str = typer.Option("inference", "--mode", help="inference or train_step."),
-        fingerprint: str | None = typer.Option(
-            None, "--fingerprint", help="Device set-up id, if several match."
-        ),
-        overhead: str = typer.Option(
-            "affine",
-            "--overhead",
-            help="Model = Σ layers, then: affine (a + b·Σ), per-op (a + Σ_k b_k·Σ_k) or none.",
-        ),
-        holdout: float = typer.Option(
-            0.2, "--holdout", help="Share of architectures held out for validation."
-        ),
-        refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit on all data after validating."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the split and of the estimator."),
-        n_estimators: int = typer.Option(300, "--n-estimators", min=1, max=100_000, help="Boosting rounds."),
-        data: Path | None = typer.Option(
-            None, "--data", help="Tabular file (CSV/Parquet), rows = architectures."
-        ),
-        target: str | None = typer.Option(None, "--target", help="With --data: the column to predict."),
-        features: str = typer.Option("numeric", "--features", help="With --data: featurizer name."),
-        where: str = WHERE_OPTION,
-        include_flagged: bool = FLAGGED_OPTION,
-        max_rmspe: float | None = typer.Option(
-            None, "--max-rmspe", help="Exit 1 if held-out RMSPE % is above."
-        ),
-        min_within10: float | None = typer.Option(
-            None, "--min-within10", help="Exit 1 if the held-out share within ±10 % is below."
-        ),
-        store_path: Path | None = STORE_OPTION,
-        json_out: bool = JSON_OPTION,
-    ) -> None:
-        """Fit a cost model, validate it on held-out architectures, and write the cost table."""
-        from hwnas.cost_models import fitting
-        from hwnas.cost_models.export import save_cost_table
-        from hwnas.errors import CheckFailedError, InputError
-        from hwnas.io import atomic_output, check_outputs
+TABLE_OPTION = typer.Option(..., "--table", "-t", help="Cost table file.")
 
-        check_range("--holdout", holdout, 0, 1, lo_open=True, hi_open=True)
-        check_range("--max-rmspe", max_rmspe, 0)
-        check_range("--min-within10", min_within10, 0, 1)
-        check_outputs({"--out": out_path}, {"--data": data, "--store": store_file(store_path),
-                                            "--device": as_file(device)})  # fmt: skip
-        if data is not None:
-            from hwnas.cost_models.data import load_tabular
 
-            if target is None:
-                raise InputError("--data needs --target COLUMN", hint="e.g. --target latency_ms")
-            feats, y, ids = load_tabular(data, target, features, where=where)
-            tbl, validation = fitting.fit_tabular(
-                kind,
-                feats,
-                y,
-                ids,
-                test_size=holdout,
-                seed=seed,
-                metric=target,
-                featurizer=features,
-                source=str(data),
-                n_estimators=n_estimators,
-            )
-        else:
-            config = None
-            if kind == "roofline":
-                from hwnas.device_config import load_device
+def fit(
+    out_path: Path = typer.Option(..., "--out", "-o", help="Cost table to write (.json, .csv or .parquet)."),
+    kind: str = typer.Option(
+        "boosted",
+        "--kind",
+        "-k",
+        help="Cost-model kind (registered): lut, boosted, xgboost, linear, flops, roofline.",
+    ),
+    fallback: str | None = typer.Option(
+        None, "--fallback", help="For --kind lut: model for keys not in the table (e.g. boosted)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", "-d", help="Device name in the store (and config for roofline)."
+    ),
+    metric: str = typer.Option("latency_ms", "--metric", help="Whole-model metric to predict."),
+    layer_metric: str | None = typer.Option(
+        None, "--layer-metric", help="Layer metric to fit on (default: --metric; e.g. in_model_latency_ms)."
+    ),
+    mode: str = typer.Option("inference", "--mode", help="inference or train_step."),
+    fingerprint: str | None = typer.Option(None, "--fingerprint", help="Device set-up id, if several match."),
+    overhead: str = typer.Option(
+        "affine",
+        "--overhead",
+        help="Model = Σ layers, then: affine (a + b·Σ), per-op (a + Σ_k b_k·Σ_k) or none.",
+    ),
+    holdout: float = typer.Option(0.2, "--holdout", help="Share of architectures held out for validation."),
+    refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit on all data after validating."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and of the estimator."),
+    n_estimators: int = typer.Option(300, "--n-estimators", min=1, max=100_000, help="Boosting rounds."),
+    data: Path | None = typer.Option(
+        None, "--data", help="Tabular file (CSV/Parquet), rows = architectures."
+    ),
+    target: str | None = typer.Option(None, "--target", help="With --data: the column to predict."),
+    features: str = typer.Option("numeric", "--features", help="With --data: featurizer name."),
+    where: str = WHERE_OPTION,
+    include_flagged: bool = FLAGGED_OPTION,
+    max_rmspe: float | None = typer.Option(None, "--max-rmspe", help="Exit 1 if held-out RMSPE % is above."),
+    min_within10: float | None = typer.Option(
+        None, "--min-within10", help="Exit 1 if the held-out share within ±10 % is below."
+    ),
+    store_path: Path | None = STORE_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Fit a cost model, validate it on held-out architectures, and write the cost table."""
+    from hwnas.cost_models.export import save_cost_table
+    from hwnas.io import atomic_output, check_outputs
+    from hwnas.workflows.cost_models import DataSpec, FitSpec, check_bounds, fit_cost_table
 
-                if device is None:
-                    raise InputError("--kind roofline needs --device", hint="e.g. --device local-cpu")
-                config = load_device(device)
-            train = _load_data(store_path, device, metric, layer_metric, mode, fingerprint, include_flagged)
-            with (
-                err.status(f"fitting {kind} on {train.summary()['layer_rows']} layer rows", spinner="dots")
-                if not json_out
-                else _null()
-            ):
-                tbl, validation = fitting.fit_with_validation(
-                    kind,
-                    train,
-                    test_size=holdout,
-                    seed=seed,
-                    fallback=fallback,
-                    device_config=config,
-                    refit=refit,
-                    n_estimators=n_estimators,
-                    overhead=overhead,
-                )
-        with atomic_output(out_path) as tmp:
-            save_cost_table(tbl, tmp)
-        path = out_path
-        failed = (
-            _check_bounds(validation.get("model"), max_rmspe, min_within10)
-            if (max_rmspe is not None or min_within10 is not None)
-            else []
-        )
-        summary = {
-            "table": str(path),
-            "estimator": tbl.meta["estimator"],
-            "n_fit": tbl.meta["n_fit"],
-            "validation": validation,
-            "overhead": tbl.meta.get("overhead"),
-            "interval_kind": tbl.meta.get("interval_kind"),
-            "checks_failed": failed,
-        }
-        if json_out:
-            print_json(summary)
-        else:
-            sections = {k: v for k, v in validation.items() if k in ("model", "layer")}
-            if sections:
-                out.print(_metrics_table(f"{kind}: held-out architectures ({validation['split']})", sections))
-            for k in ("model_error", "layer_error"):
-                if k in validation:
-                    out.print(f"{k.replace('_', ' ')}: {validation[k]}", highlight=False)
-            oh = tbl.meta.get("overhead")
-            if oh and "slopes" in oh:
-                from hwnas.cost_models.features import OP_KINDS
+    check_range("--holdout", holdout, 0, 1, lo_open=True, hi_open=True)
+    check_range("--max-rmspe", max_rmspe, 0)
+    check_range("--min-within10", min_within10, 0, 1)
+    check_outputs({"--out": out_path}, {"--data": data, "--store": store_file(store_path),
+                                        "--device": as_file(device)})  # fmt: skip
+    spec = DataSpec(
+        store_path,
+        device,
+        metric,
+        layer_metric,
+        mode,
+        fingerprint,
+        include_flagged,
+        data,
+        target,
+        features,
+        where,
+    )
+    tbl, validation = fit_cost_table(
+        FitSpec(kind, fallback, overhead, holdout, refit, seed, n_estimators),
+        spec,
+        on_start=None if json_out else (lambda text: err.status(text, spinner="dots")),
+    )
+    with atomic_output(out_path) as tmp:
+        save_cost_table(tbl, tmp)
+    failed = check_bounds(validation.get("model"), max_rmspe, min_within10)
+    summary = {
+        "table": str(out_path),
+        "estimator": tbl.meta["estimator"],
+        "n_fit": tbl.meta["n_fit"],
+        "validation": validation,
+        "overhead": tbl.meta.get("overhead"),
+        "interval_kind": tbl.meta.get("interval_kind"),
+        "checks_failed": failed,
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        _print_fit(tbl, validation, kind, out_path)
+    if failed:
+        raise CheckFailedError("; ".join(failed), hint="profile more architectures or try another --kind")
 
-                terms = " + ".join(
-                    f"{b:.3g}·Σ {OP_KINDS[int(float(k))]}" for k, b in sorted(oh["slopes"].items())
-                )
-                out.print(f"overhead: model = {oh['intercept']:.4g} + {terms}", highlight=False)
-            elif oh:
-                out.print(
-                    f"overhead: model = {oh['intercept']:.4g} + {oh['slope']:.4g} · Σ layers", highlight=False
-                )
-            out.print(f"wrote {path} ({tbl.meta['estimator']}, {len(tbl.rows)} layer rows)", highlight=False)
-        if failed:
-            raise CheckFailedError("; ".join(failed), hint="profile more architectures or try another --kind")
 
-    @app.command("evaluate")
-    def evaluate(
-        table_path: Path = typer.Option(..., "--table", "-t", help="Cost table file."),
-        device: str | None = typer.Option(None, "--device", "-d", help="Device name in the store."),
-        metric: str | None = typer.Option(None, "--metric", help="Default: the table's metric."),
-        mode: str | None = typer.Option(None, "--mode", help="Default: the table's mode."),
-        fingerprint: str | None = typer.Option(
-            None, "--fingerprint", help="Device set-up id, if several match."
-        ),
-        include_fitted: bool = typer.Option(
-            False, "--include-fitted", help="Also score architectures the table was fitted on (optimistic)."
-        ),
-        plot: Path | None = typer.Option(None, "--plot", help="Write a predicted-vs-measured PNG here."),
-        data: Path | None = typer.Option(None, "--data", help="Tabular file to score a tabular table on."),
-        target: str | None = typer.Option(None, "--target", help="With --data: the measured column."),
-        where: str = WHERE_OPTION,
-        include_flagged: bool = FLAGGED_OPTION,
-        max_rmspe: float | None = typer.Option(None, "--max-rmspe", help="Exit 1 if RMSPE % is above."),
-        min_within10: float | None = typer.Option(
-            None, "--min-within10", help="Exit 1 if within ±10 % is below."
-        ),
-        store_path: Path | None = STORE_OPTION,
-        json_out: bool = JSON_OPTION,
-    ) -> None:
-        """Score a cost table on architectures it never saw: RMSPE, MAPE, ±5/±10 %, Kendall τ, Spearman ρ."""
-        import pandas as pd
+def _print_fit(tbl: Any, validation: dict[str, Any], kind: str, path: Path) -> None:
+    sections = {k: v for k, v in validation.items() if k in ("model", "layer")}
+    if sections:
+        out.print(_metrics_table(f"{kind}: held-out architectures ({validation['split']})", sections))
+    for k in ("model_error", "layer_error"):
+        if k in validation:
+            out.print(f"{k.replace('_', ' ')}: {validation[k]}", highlight=False)
+    oh = tbl.meta.get("overhead")
+    if oh and "slopes" in oh:
+        from hwnas.cost_models.features import OP_KINDS
 
-        from hwnas.cost_models import fitting, metrics
-        from hwnas.cost_models.export import load_cost_table
-        from hwnas.errors import CheckFailedError, InputError
-        from hwnas.io import atomic_output, check_outputs
+        terms = " + ".join(f"{b:.3g}·Σ {OP_KINDS[int(float(k))]}" for k, b in sorted(oh["slopes"].items()))
+        out.print(f"overhead: model = {oh['intercept']:.4g} + {terms}", highlight=False)
+    elif oh:
+        out.print(f"overhead: model = {oh['intercept']:.4g} + {oh['slope']:.4g} · Σ layers", highlight=False)
+    out.print(f"wrote {path} ({tbl.meta['estimator']}, {len(tbl.rows)} layer rows)", highlight=False)
 
-        check_range("--max-rmspe", max_rmspe, 0)
-        check_range("--min-within10", min_within10, 0, 1)
-        check_outputs({"--plot": plot}, {"--table": table_path, "--data": data,
-                                         "--store": store_file(store_path)})  # fmt: skip
-        tbl = load_cost_table(table_path)
-        if tbl.meta.get("input") == "tabular":
-            if data is None or target is None:
-                raise InputError(
-                    "a tabular cost table is scored on a file", hint="pass --data FILE --target COLUMN"
-                )
-            from hwnas.cost_models.data import load_tabular
 
-            feats, y, ids = load_tabular(data, target, tbl.meta.get("featurizer") or "numeric", where=where)
-            if tbl.metric and target != tbl.metric:
-                err.print(
-                    f"warning: the table predicts {tbl.metric!r}; scoring it against column {target!r} "
-                    "(another device or metric: the scores measure transfer, not fit)",
-                    highlight=False,
-                )
-            seen = set(tbl.meta.get("fit_model_ids") or [])
-            keep = [i for i, m in enumerate(ids) if include_fitted or m not in seen]
-            if not keep:
-                raise InputError(
-                    "every row of --data was used to fit this table",
-                    hint="pass other rows, or --include-fitted",
-                )
-            pred = tbl.predict_rows(feats.iloc[keep])
-            frame = pd.DataFrame(
-                {
-                    "model_id": [ids[i] for i in keep],
-                    "measured": y[keep],
-                    "predicted": pred["value"],
-                    "lo": pred["lo"],
-                    "hi": pred["hi"],
-                }
-            )
-            report = {
-                "n_models": len(keep),
-                "held_out": not include_fitted,
-                "model": metrics.report(frame["measured"], frame["predicted"]),
-            }
-        else:
-            data_ = _load_data(
-                store_path,
-                device,
-                metric or tbl.metric,
-                tbl.meta.get("layer_metric"),
-                mode or tbl.meta.get("mode", "inference"),
-                fingerprint,
-                include_flagged,
-            )
-            tbl.check_fingerprint(data_.fingerprint.get("id"))
-            report, frame = fitting.evaluate(tbl, data_, include_fitted=include_fitted)
-        if plot is not None and len(frame):
-            held = "held-out " if report["held_out"] else ""
-            title = f"{tbl.kind} cost table: {report['n_models']} {held}archs"
-            with atomic_output(plot) as tmp:
-                fitting.plot_predicted_vs_measured(frame, tmp, title, tbl.meta.get("unit") or "")
-            report["plot"] = str(plot)
-        failed = (
-            _check_bounds(report.get("model"), max_rmspe, min_within10)
-            if (max_rmspe is not None or min_within10 is not None)
-            else []
-        )
-        report["checks_failed"] = failed
-        if json_out:
-            print_json({**report, "predictions": frame.to_dict(orient="records")})
-        else:
-            sections = {k: report[k] for k in ("model", "layer") if k in report}
-            out.print(
-                _metrics_table(
-                    f"{table_path.name} on {report['n_models']} architectures "
-                    f"({'held out' if report['held_out'] else 'including fitted'})",
-                    sections,
-                )
-            )
-            if plot is not None:
-                out.print(f"plot: {plot}", highlight=False)
-        if failed:
-            raise CheckFailedError("; ".join(failed))
+def evaluate(
+    table_path: Path = TABLE_OPTION,
+    device: str | None = typer.Option(None, "--device", "-d", help="Device name in the store."),
+    metric: str | None = typer.Option(None, "--metric", help="Default: the table's metric."),
+    mode: str | None = typer.Option(None, "--mode", help="Default: the table's mode."),
+    fingerprint: str | None = typer.Option(None, "--fingerprint", help="Device set-up id, if several match."),
+    include_fitted: bool = typer.Option(
+        False, "--include-fitted", help="Also score architectures the table was fitted on (optimistic)."
+    ),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a predicted-vs-measured PNG here."),
+    data: Path | None = typer.Option(None, "--data", help="Tabular file to score a tabular table on."),
+    target: str | None = typer.Option(None, "--target", help="With --data: the measured column."),
+    where: str = WHERE_OPTION,
+    include_flagged: bool = FLAGGED_OPTION,
+    max_rmspe: float | None = typer.Option(None, "--max-rmspe", help="Exit 1 if RMSPE % is above."),
+    min_within10: float | None = typer.Option(
+        None, "--min-within10", help="Exit 1 if within ±10 % is below."
+    ),
+    store_path: Path | None = STORE_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Score a cost table on architectures it never saw: RMSPE, MAPE, ±5/±10 %, Kendall τ, Spearman ρ."""
+    from hwnas.cost_models import fitting
+    from hwnas.cost_models.export import load_cost_table
+    from hwnas.io import atomic_output, check_outputs
+    from hwnas.workflows.cost_models import DataSpec, check_bounds, evaluate_cost_table
 
-    @app.command("predict")
-    def predict(
-        table_path: Path = typer.Option(..., "--table", "-t", help="Cost table file."),
-        model: list[str] = typer.Option(
-            [], "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch> (repeat)."
-        ),
-        input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,128,128."),
-        batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, max=65536, help="Batch size."),
-        budget: float | None = typer.Option(None, "--budget", help="Also report P(cost <= budget)."),
-        per_layer: bool = typer.Option(False, "--per-layer", help="Show each layer's prediction."),
-        data: Path | None = typer.Option(
-            None, "--data", help="Tabular table: featurise and predict these rows."
-        ),
-        json_out: bool = JSON_OPTION,
-    ) -> None:
-        """Predict a model's cost from a cost table alone (no store, no device)."""
-        from hwnas.cost_models.export import load_cost_table
-        from hwnas.errors import InputError
-
-        check_range("--budget", budget, 0, lo_open=True)
-        tbl = load_cost_table(table_path)
-        if tbl.meta.get("input") == "tabular":
-            if data is None:
-                raise InputError("a tabular cost table predicts rows of a file", hint="pass --data FILE")
-            import pandas as pd
-
-            from hwnas.cost_models.features import apply_featurizer
-
-            df = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
-            pred = tbl.predict_rows(apply_featurizer(tbl.meta.get("featurizer") or "numeric", df))
-            if json_out:
-                print_json({"rows": pred.to_dict(orient="records")})
-            else:
-                out.print(
-                    table(
-                        f"{tbl.metric} predicted by {table_path.name}",
-                        ["row", "value", "lo", "hi"],
-                        [[i, *r] for i, r in enumerate(pred.values.tolist())],
-                    )
-                )
-            return
-        if not model:
-            raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
-        from hwnas.graph.models import parse_input_shape, resolve_model
-        from hwnas.resources import check_input_memory, requested_shape
-
-        shape = parse_input_shape(input_shape)
-        check_input_memory(requested_shape(shape, batch_size), "the input")
-        results = []
-        for text in model:
-            resolved = resolve_model(text, shape, batch_size=batch_size)
-            res = {"model": text, "model_id": resolved.model_id, **tbl.predict_model(resolved.spec, budget)}
-            if per_layer:
-                per = tbl.predict_layers(resolved.spec)
-                per.insert(0, "name", [la.name for la in resolved.spec.layers])
-                res["layers"] = per.to_dict(orient="records")
-            results.append(res)
-        if json_out:
-            print_json({"table": str(table_path), "metric": tbl.metric, "predictions": results})
-            return
-        unit = tbl.meta.get("unit", "")
-        cols = ["model", f"{tbl.metric}", "low", "high", "from table"] + (["P(≤ budget)"] if budget else [])
-        rows = [
-            [
-                r["model"],
-                r["value"],
-                r["lo"],
-                r["hi"],
-                f"{r['n_from_table']}/{r['n_layers']}",
-                *([r["prob_within_budget"]] if budget else []),
-            ]
-            for r in results
-        ]
+    check_range("--max-rmspe", max_rmspe, 0)
+    check_range("--min-within10", min_within10, 0, 1)
+    check_outputs({"--plot": plot}, {"--table": table_path, "--data": data,
+                                     "--store": store_file(store_path)})  # fmt: skip
+    tbl = load_cost_table(table_path)
+    spec = DataSpec(
+        store_path, device, metric, None, mode, fingerprint, include_flagged, data, target, where=where
+    )
+    report, frame, warnings = evaluate_cost_table(tbl, spec, include_fitted=include_fitted)
+    for w in warnings:
+        err.print(f"warning: {w}", highlight=False)
+    if plot is not None and len(frame):
+        held = "held-out " if report["held_out"] else ""
+        title = f"{tbl.kind} cost table: {report['n_models']} {held}archs"
+        with atomic_output(plot) as tmp:
+            fitting.plot_predicted_vs_measured(frame, tmp, title, tbl.meta.get("unit") or "")
+        report["plot"] = str(plot)
+    failed = check_bounds(report.get("model"), max_rmspe, min_within10)
+    report["checks_failed"] = failed
+    if json_out:
+        print_json({**report, "predictions": frame.to_dict(orient="records")})
+    else:
+        sections = {k: report[k] for k in ("model", "layer") if k in report}
+        held = "held out" if report["held_out"] else "including fitted"
         out.print(
-            table(
-                f"predicted by {table_path.name} ({tbl.kind}, {unit}, band: {tbl.meta.get('interval_kind')})",
-                cols,
-                rows,
-            )
+            _metrics_table(f"{table_path.name} on {report['n_models']} architectures ({held})", sections)
         )
-        for r in results:
-            if "layers" in r:
-                out.print(
-                    table(
-                        f"{r['model']}: layers",
-                        ["name", "value", "lo", "hi", "source"],
-                        [[x["name"], x["value"], x["lo"], x["hi"], x["source"]] for x in r["layers"]],
-                    )
+        if plot is not None:
+            out.print(f"plot: {plot}", highlight=False)
+    if failed:
+        raise CheckFailedError("; ".join(failed))
+
+
+def predict(
+    table_path: Path = TABLE_OPTION,
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch> (repeat)."
+    ),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,128,128."),
+    batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, max=65536, help="Batch size."),
+    budget: float | None = typer.Option(None, "--budget", help="Also report P(cost <= budget)."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Show each layer's prediction."),
+    data: Path | None = typer.Option(None, "--data", help="Tabular table: featurise and predict these rows."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Predict a model's cost from a cost table alone (no store, no device)."""
+    from hwnas.cost_models.export import load_cost_table
+    from hwnas.errors import InputError
+    from hwnas.workflows.cost_models import predict_models, predict_rows
+
+    check_range("--budget", budget, 0, lo_open=True)
+    tbl = load_cost_table(table_path)
+    if tbl.meta.get("input") == "tabular":
+        if data is None:
+            raise InputError("a tabular cost table predicts rows of a file", hint="pass --data FILE")
+        pred = predict_rows(tbl, data)
+        if json_out:
+            print_json({"rows": pred.to_dict(orient="records")})
+        else:
+            rows = [[i, *r] for i, r in enumerate(pred.values.tolist())]
+            out.print(
+                table(f"{tbl.metric} predicted by {table_path.name}", ["row", "value", "lo", "hi"], rows)
+            )
+        return
+    results = predict_models(
+        tbl, model, input_shape=input_shape, batch_size=batch_size, budget=budget, per_layer=per_layer
+    )
+    if json_out:
+        print_json({"table": str(table_path), "metric": tbl.metric, "predictions": results})
+        return
+    unit = tbl.meta.get("unit", "")
+    cols = ["model", f"{tbl.metric}", "low", "high", "from table"] + (["P(≤ budget)"] if budget else [])
+    rows = [
+        [
+            r["model"],
+            r["value"],
+            r["lo"],
+            r["hi"],
+            f"{r['n_from_table']}/{r['n_layers']}",
+            *([r["prob_within_budget"]] if budget else []),
+        ]
+        for r in results
+    ]
+    band = tbl.meta.get("interval_kind")
+    out.print(table(f"predicted by {table_path.name} ({tbl.kind}, {unit}, band: {band})", cols, rows))
+    for r in results:
+        if "layers" in r:
+            out.print(
+                table(
+                    f"{r['model']}: layers",
+                    ["name", "value", "lo", "hi", "source"],
+                    [[x["name"], x["value"], x["lo"], x["hi"], x["source"]] for x in r["layers"]],
                 )
+            )
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit)
+    app.command("evaluate")(evaluate)
+    app.command("predict")(predict)

@@ -34,6 +34,8 @@ from hwnas.cli._common import (
 )
 from hwnas.errors import CheckFailedError, InputError
 
+# `--searcher adaptive` designs a cascade of networks and its thresholds (thesis ch. 4, hwnas.cli.adaptive).
+ADAPTIVE_SEARCHERS = {"adaptive": "bo+", "adaptive-bo": "bo"}
 COST_FEATURES_OPTION = typer.Option(
     "raw",
     "--cost-features",
@@ -86,7 +88,8 @@ def search(
         "hyperpower",
         "--searcher",
         "-s",
-        help="hyperpower, bo_vanilla, random_search, random_walk or evolution.",
+        help="hyperpower, bo_vanilla, random_search, random_walk, evolution; one-shot: fbnetv2, single-path; "
+        "adaptive (BO+, thesis ch. 4) or adaptive-bo.",
     ),
     objective: str = typer.Option(
         "train", "--objective", help="train (real training), nb201, hyperpower-digits, or a table file."
@@ -149,6 +152,43 @@ def search(
     export_dir: Path | None = typer.Option(
         None, "--export", help="single-path: write layers.json, model.pt and model.onnx here."
     ),
+    edge_device: str | None = typer.Option(
+        None, "--edge-device", help="adaptive: the device that runs N1 (default local-cpu)."
+    ),
+    server_device: str | None = typer.Option(
+        None, "--server-device", help="adaptive: run the later networks on this device (eq. 4.4)."
+    ),
+    link: str | None = typer.Option(None, "--link", help="adaptive: edge-server link, ethernet or wifi."),
+    max_error_increase: str | None = typer.Option(
+        None, "--max-error-increase", help="adaptive: error budget over the reference network, e.g. 3%."
+    ),
+    networks: int = typer.Option(2, "--networks", min=2, max=3, help="adaptive: networks in the cascade."),
+    edge_power_w: float | None = typer.Option(
+        None, "--edge-power-w", min=0.0, help="adaptive: active power of an edge without a sensor (W)."
+    ),
+    idle_power_w: float | None = typer.Option(
+        None, "--idle-power-w", min=0.0, help="adaptive: idle power of the edge waiting for the server (W)."
+    ),
+    plot: Path | None = typer.Option(None, "--plot", help="adaptive: error-vs-energy Pareto plot (PNG)."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (in this process) or ray (a Ray cluster: `[distributed]` extra)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster address (auto, or ray://head:10001); none starts a local one."
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=4096, help="Trials in flight at once."),
+    retries: int = typer.Option(
+        2, "--retries", min=0, max=100, help="Ray: reruns of a trial whose worker died, then it is failed."
+    ),
+    sync: bool = typer.Option(
+        False, "--sync/--async", help="Tell a batch back in trial order (reproducible) or as trials finish."
+    ),
+    journal: bool | None = typer.Option(
+        None,
+        "--journal/--no-journal",
+        help="Write each finished trial to the store; a rerun resumes (default: on with --executor ray).",
+    ),
+    restart: bool = typer.Option(False, "--restart", help="Drop this search's journal and start over."),
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -156,9 +196,19 @@ def search(
     from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
     from hwnas.io import atomic_output, check_outputs
     from hwnas.searchers.registry import searcher_class
-    from hwnas.workflows.search import TRAIN_DEFAULT_DEVICE, CostSpec, ObjectiveSpec, run_search
+    from hwnas.workflows.search import TRAIN_DEFAULT_DEVICE, CostSpec, Execution, ObjectiveSpec, run_search
 
     check_range("--budget-percentile", budget_percentile, 0, 100, lo_open=True)
+    if searcher in ADAPTIVE_SEARCHERS:
+        from hwnas.cli.adaptive import adaptive_command
+
+        return adaptive_command(
+            edge_device=edge_device or device or TRAIN_DEFAULT_DEVICE, server_device=server_device, link=link,
+            constraint=constraint, max_error_increase=max_error_increase, networks=networks,
+            searcher=ADAPTIVE_SEARCHERS[searcher], evals=evals, dataset=dataset, epochs=epochs, seed=seed,
+            edge_power_w=edge_power_w, idle_power_w=idle_power_w, max_train=max_train,
+            history_out=history_path, plot=plot, store=store_path, as_json=json_out,
+        )  # fmt: skip
     if searcher in ONESHOT_CLI:
         check_outputs({"--history": history_path, "--onnx": onnx_out},
                       {"--table": cost_table, "--store": store_file(store_path)})  # fmt: skip
@@ -180,7 +230,15 @@ def search(
         objective, dataset, device, data, budget_percentile=budget_percentile, epochs=epochs, seed=seed
     )
     costs = CostSpec(cost_table, cost_samples, cost_data, save_cost_data, cost_features)
-    store = open_store(store_path) if objective == "train" and constraint else None
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be local or ray, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise InputError("--address needs --executor ray")
+    use_journal = (executor == "ray") if journal is None else journal
+    execution = None
+    if executor == "ray" or workers > 1 or use_journal:
+        execution = Execution(executor, workers, address, retries, sync, use_journal, restart)
+    store = open_store(store_path) if (objective == "train" and constraint) or use_journal else None
     try:
         with progress_phases(not json_out) as phase:
             bars: dict[str, Any] = {}
@@ -205,6 +263,7 @@ def search(
                 store=store,
                 on_profile=on_profile,
                 on_trial=on_trial,
+                execution=execution,
             )
     finally:
         if store is not None:

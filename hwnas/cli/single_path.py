@@ -62,7 +62,14 @@ def space_for(
 
 
 def build_device_table(
-    device: str, space: Any, *, se: bool, clock: str, store_path: Path | None, show_progress: bool
+    device: str,
+    space: Any,
+    *,
+    se: bool,
+    clock: str,
+    store_path: Path | None,
+    show_progress: bool,
+    repeats: int = 1,
 ) -> Any:
     from hwnas.cli._common import open_store
     from hwnas.profilers.timer import module_timer
@@ -71,13 +78,14 @@ def build_device_table(
     store = open_store(store_path)
     prefix = f"single-path@{space.resolution}w{space.width:g}c{space.num_classes}"
     timer = module_timer(device, store, clock=clock, prefix=prefix)
-    n = 20 * (4 * (2 if se else 1) + 1) + 4
+    n = (20 * (4 * (2 if se else 1) + 1) + 4) * repeats
     with progress(f"timing candidate blocks on {device}", n, show_progress) as advance:
         return build_table(
             space,
             timer,
             device=timer.device,
             se=se,
+            repeats=repeats,
             progress=lambda label: advance(1, description=label),
             info={
                 "fingerprint": timer.fingerprint,
@@ -98,6 +106,9 @@ def table_cmd(
     se: bool = typer.Option(
         False, "--se", help="Also time SE (ratio 0.25) variants: the scaling factors s of eq. 6.5."
     ),
+    repeats: int = typer.Option(
+        1, "--repeats", min=1, max=100, help="Interleaved passes over all modules; the median is kept."
+    ),
     clock: str = CLOCK_OPTION,
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
@@ -105,7 +116,7 @@ def table_cmd(
     """Profile the 20 searchable blocks' candidate ops on a device: the runtime table of eq. 5.8-5.10."""
     space = space_for(None, resolution, width, num_classes)
     tbl = build_device_table(
-        device, space, se=se, clock=clock, store_path=store_path, show_progress=not json_out
+        device, space, se=se, clock=clock, store_path=store_path, show_progress=not json_out, repeats=repeats
     )
     tbl.save(out_path)
     d = tbl.to_dict()
@@ -360,6 +371,10 @@ def run_search(
             f"{space.width:g} proxy of it on {data['name']}",
             highlight=False,
         )
+    import torch
+
+    # Where the supernet trains (not the target device): a CUDA GPU when this machine has one.
+    train_device = "cuda" if torch.cuda.is_available() else "cpu"
     steps = len(data["train"])
     with progress(f"single-path on {data['name']} for {device}", epochs * steps, not json_out) as advance:
 
@@ -379,8 +394,10 @@ def run_search(
             on_step=on_step,
             checkpoint=checkpoint,
             penalty=make_penalty(penalty) if penalty else None,
+            device=train_device,
         )
     h = s.history
+    h.meta["train_device"] = train_device
     h.meta.update(
         {
             "objective": f"single-path:{data['name']}",

@@ -7,8 +7,8 @@ Two kinds of input reach a cost model:
   the nn-Meter kernel-feature idea. The column ``op_code`` (an integer per op family) lets a boosted
   model fit one predictor per op kind.
 - **tabular files** (rows = architectures, e.g. a NAS-Bench-201 table): a featurizer named on the
-  command line (``--features NAME``) maps the DataFrame to numeric columns. Names starting ``nb201-``
-  resolve lazily to ``hwnas.spaces.nb201_features`` (owned by the NAS-Bench-201 module).
+  command line (``--features NAME``) maps the DataFrame to numeric columns. A search space's featurizers
+  (``nb201-*``) are registered by :mod:`hwnas.plugins`; this module never imports a space.
 """
 
 from __future__ import annotations
@@ -161,12 +161,24 @@ _REGISTRY: dict[str, Featurizer | str] = {
     "numeric": numeric_columns,
     "layerspec": layer_columns,
 }
-_LAZY_PREFIXES: dict[str, str] = {"nb201-": "hwnas.spaces.nb201_features"}
+# name prefix -> the search space whose featurizers carry it (for a clear "no such featurizer" error)
+_NAMESPACES: dict[str, str] = {}
 
 
 def register_featurizer(name: str, func: Featurizer | str) -> None:
-    """Add a featurizer: a callable, or ``"module:function"`` imported on first use."""
+    """Add a featurizer: a callable, or ``"module:function"`` imported on first use. Search spaces'
+    featurizers arrive this way from :mod:`hwnas.plugins` (cost models never import a space)."""
     _REGISTRY[name] = func
+
+
+def register_featurizers(
+    featurizers: dict[str, Featurizer | str], *, prefix: str = "", space: str = ""
+) -> None:
+    """Add several featurizers at once; ``prefix`` (e.g. ``nb201-``) names a space's namespace."""
+    for name, func in featurizers.items():
+        register_featurizer(name, func)
+    if prefix:
+        _NAMESPACES[prefix] = space or prefix.rstrip("-")
 
 
 def _import(path: str, name: str) -> Featurizer:
@@ -181,53 +193,29 @@ def _import(path: str, name: str) -> Featurizer:
     return func
 
 
-def _lazy_candidates(name: str, module: str) -> list[str]:
-    stem = name.split("-", 1)[1]
-    return [f"{module}:{n}" for n in (name.replace("-", "_"), stem.replace("-", "_"), f"featurize_{stem}")]
-
-
 def get_featurizer(name: str) -> Featurizer:
-    """The featurizer registered under ``name``; ``nb201-*`` names are looked up in their module.
-
-    For ``nb201-onehot`` the module may export a ``FEATURIZERS`` dict with that key, or a function named
-    ``nb201_onehot``, ``onehot`` or ``featurize_onehot`` (tried in that order).
-    """
+    """The featurizer registered under ``name``."""
     entry = _REGISTRY.get(name)
     if callable(entry):
         return entry
     if isinstance(entry, str):
         return _import(entry, name)
-    for prefix, module_name in _LAZY_PREFIXES.items():
+    for prefix, space in _NAMESPACES.items():
         if name.startswith(prefix):
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as exc:
-                raise InputError(f"featurizer {name!r}: cannot import {module_name}: {exc}") from exc
-            table = getattr(module, "FEATURIZERS", None)
-            if isinstance(table, dict) and name in table:
-                found = table[name]
-                return found if callable(found) else _import(found, name)
-            for cand in _lazy_candidates(name, module_name):
-                func = getattr(module, cand.partition(":")[2], None)
-                if callable(func):
-                    return func
-            raise InputError(f"featurizer {name!r}: {module_name} defines no such featurizer")
-    raise InputError(f"unknown featurizer {name!r}", hint=f"known: {', '.join(available_featurizers())}")
+            raise InputError(
+                f"featurizer {name!r}: the {space} space defines no such featurizer",
+                hint=f"known: {', '.join(available_featurizers())}",
+            )
+    raise InputError(
+        f"unknown featurizer {name!r}",
+        hint=f"known: {', '.join(available_featurizers())}; search spaces register theirs through "
+        "hwnas.plugins (the CLI loads it; a script calls hwnas.plugins.load())",
+    )
 
 
 def available_featurizers() -> list[str]:
-    """Registered names (lazy ``nb201-*`` ones listed when their module imports)."""
-    names = sorted(_REGISTRY)
-    try:
-        module = importlib.import_module("hwnas.spaces.nb201_features")
-    except ImportError:
-        return names
-    table = getattr(module, "FEATURIZERS", None)
-    if isinstance(table, dict):
-        names += sorted(str(k) for k in table)
-    else:
-        names += [f"nb201-{n}" for n in ("onehot", "opcount", "layers") if hasattr(module, n)]
-    return names
+    """Registered names."""
+    return sorted(_REGISTRY)
 
 
 def apply_featurizer(name: str, df: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ never read: only the samples given to :meth:`FewShotLatencyPredictor.fit` are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,55 @@ from hwnas.errors import InputError
 
 METHODS: tuple[str, ...] = ("ridge", "nn-ridge", "nn-ridge-aug", "nearest-1", "nearest-3", "ensemble")
 _MIN_MS = 1e-3  # floor before taking logs (disconnected cells measure ~0 on constant-folding runtimes)
-_LIVE_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+DEFAULT_SPACE = "nb201"
+
+
+# ---------------------------------------------------------------------------------------------- spaces
+
+
+@dataclass(frozen=True)
+class FewShotSpace:
+    """What few-shot prediction needs from a search space, handed in by the space's plug-in
+    (:mod:`hwnas.plugins`): this module never imports a space.
+
+    ``load_table(path | None)``: a reference table (``arch`` + ``lat_<device>_ms`` columns; None = the
+    shipped one). ``latency_columns(df)``, ``validate_table(df, required, source)``. ``canonical(arch)``:
+    the table's spelling of an architecture id (InputError when malformed); ``arch_pattern``: a regex a
+    valid id matches. ``edge_features(df)``: per cell, counts of each op by edge state
+    (``live_<op>``, ``unused_<op>``, ``zeroin_<op>``, ``none``, ``adds_all``, ``adds_dce``, ``connected``)
+    for the pruning variants; ``layer_features(df)``: MACs counted eagerly, without unused edges and with
+    live edges only (``macs_m_all``, ``macs_m_dce``, ``macs_m_live``). Either may be None (no such
+    augmented references)."""
+
+    name: str
+    load_table: Callable[[Any], pd.DataFrame]
+    latency_columns: Callable[[pd.DataFrame], list[str]]
+    validate_table: Callable[..., Any]
+    canonical: Callable[[str], str]
+    arch_pattern: str
+    edge_features: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    layer_features: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+
+_SPACES: dict[str, FewShotSpace] = {}
+
+
+def register_fewshot_space(space: FewShotSpace) -> FewShotSpace:
+    _SPACES[space.name] = space
+    return space
+
+
+def get_fewshot_space(space: str | FewShotSpace) -> FewShotSpace:
+    if isinstance(space, FewShotSpace):
+        return space
+    found = _SPACES.get(space)
+    if found is None:
+        raise InputError(
+            f"no few-shot support registered for space {space!r}",
+            hint=f"registered: {', '.join(_SPACES) or 'none'}; spaces register through hwnas.plugins "
+            "(the CLI loads it; a script calls hwnas.plugins.load())",
+        )
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- references
@@ -61,15 +109,14 @@ class ReferenceFeatures:
     z_aug: np.ndarray  # [N, R + 3R] standardised, with pruning variants
     aug_names: list[str]
     row_of: dict[str, int]  # arch -> row
+    canonical: Callable[[str], str] = str
 
     def rows(self, archs: Sequence[str]) -> np.ndarray:
-        from hwnas.spaces.nb201 import parse_arch, to_string
-
         out = np.empty(len(archs), dtype=np.int64)
         for i, a in enumerate(archs):
             r = self.row_of.get(a)
             if r is None:
-                r = self.row_of.get(to_string(parse_arch(a)))  # raises InputError when malformed
+                r = self.row_of.get(self.canonical(a))  # raises InputError when malformed
             if r is None:
                 raise InputError(
                     f"cell {a!r} is not in the reference table",
@@ -86,27 +133,29 @@ def _standardise(m: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (m - mu) / sd
 
 
-def pruning_variants(table: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def pruning_variants(
+    table: pd.DataFrame, columns: Sequence[str], edge_features: pd.DataFrame
+) -> tuple[np.ndarray, list[str]]:
     """Three synthetic devices per reference column (eager / dead-code-eliminated / constant-folded), from a
-    non-negative edge-op LUT fitted on that column over the table's connected cells. Returns [N, 3R] ms."""
-    from hwnas.spaces.nb201_features import nb201_edgeop
-
-    e = nb201_edgeop(table)
+    non-negative edge-op LUT fitted on that column over the table's connected cells. ``edge_features``:
+    the space's per-cell op counts by edge state (see :class:`FewShotSpace`). Returns [N, 3R] ms."""
+    e = edge_features
+    ops = [c[len("live_") :] for c in e.columns if c.startswith("live_")]
     fit_rows = e["connected"].to_numpy() > 0
-    live = {op: e[f"live_{op}"].to_numpy() for op in _LIVE_OPS}
-    unused = {op: e[f"unused_{op}"].to_numpy() for op in _LIVE_OPS}
-    zeroin = {op: e[f"zeroin_{op}"].to_numpy() for op in _LIVE_OPS}
+    live = {op: e[f"live_{op}"].to_numpy() for op in ops}
+    unused = {op: e[f"unused_{op}"].to_numpy() for op in ops}
+    zeroin = {op: e[f"zeroin_{op}"].to_numpy() for op in ops}
     out, names = [], []
     for col in columns:
         y = table[col].to_numpy(float)
         lut = _NNRidge(1e-6).fit(e.to_numpy(float)[fit_rows], y[fit_rows])
         c = dict(zip(e.columns, lut.coef_, strict=True))
-        cost = {op: c[f"live_{op}"] for op in _LIVE_OPS}
+        cost = {op: c[f"live_{op}"] for op in ops}
         add = c["adds_all"] + c["adds_dce"]
         base = lut.intercept_ + c["none"] * e["none"].to_numpy()
-        live_t = sum(cost[op] * live[op] for op in _LIVE_OPS)
-        unused_t = sum(cost[op] * unused[op] for op in _LIVE_OPS)
-        zero_t = sum(cost[op] * zeroin[op] for op in _LIVE_OPS)
+        live_t = sum(cost[op] * live[op] for op in ops)
+        unused_t = sum(cost[op] * unused[op] for op in ops)
+        zero_t = sum(cost[op] * zeroin[op] for op in ops)
         out += [
             base + live_t + unused_t + zero_t + add * e["adds_all"].to_numpy(),
             base + live_t + zero_t + add * e["adds_dce"].to_numpy(),
@@ -116,35 +165,42 @@ def pruning_variants(table: pd.DataFrame, columns: Sequence[str]) -> tuple[np.nd
     return np.column_stack(out), names
 
 
-def analytic_references(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def analytic_references(layer_features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """MACs of each cell's network as an eager, a dead-code-eliminating and a constant-folding runtime runs
-    it (``nb201-layers``): "FLOPs as a proxy", as three more reference devices. Returns [N, 3]."""
-    from hwnas.spaces.nb201_features import nb201_layers
-
-    lay = nb201_layers(table)
+    it (the space's layer featurizer, e.g. ``nb201-layers``): "FLOPs as a proxy", as three more reference
+    devices. Returns [N, 3]."""
+    lay = layer_features
     names = ["macs_m_all", "macs_m_dce", "macs_m_live"]
     return np.maximum(lay[names].to_numpy(float), _MIN_MS), [f"analytic:{n}" for n in names]
 
 
-def reference_features(table: pd.DataFrame, columns: Sequence[str] | None = None) -> ReferenceFeatures:
+def reference_features(
+    table: pd.DataFrame, columns: Sequence[str] | None = None, space: str | FewShotSpace = DEFAULT_SPACE
+) -> ReferenceFeatures:
     """Build the features of every cell from a reference table (validates ``arch`` and latency columns)."""
-    from hwnas.spaces.nb201_table import latency_columns, validate_table
-
-    cols = list(columns) if columns is not None else latency_columns(table)
+    sp = get_fewshot_space(space)
+    cols = list(columns) if columns is not None else sp.latency_columns(table)
     if len(cols) < 2:
         raise InputError(
             f"the reference table needs at least 2 latency columns (lat_<device>_ms), found {cols}",
             hint="use the shipped table (default) or one in the same format with more devices",
         )
-    validate_table(table, ["arch", *cols], source="reference table")
+    sp.validate_table(table, ["arch", *cols], source="reference table")
     lat = np.maximum(table[cols].to_numpy(float), _MIN_MS)
     log_ref = np.log(lat)
     connected = (
         table["connected"].to_numpy() > 0 if "connected" in table.columns else np.ones(len(table), dtype=bool)
     )
-    variants, vnames = pruning_variants(table, cols)
-    analytic, anames = analytic_references(table)
-    log_aug = np.hstack([log_ref, np.log(np.maximum(variants, _MIN_MS)), np.log(analytic)])
+    parts, aug_names = [log_ref], list(cols)
+    if sp.edge_features is not None:
+        variants, vnames = pruning_variants(table, cols, sp.edge_features(table))
+        parts.append(np.log(np.maximum(variants, _MIN_MS)))
+        aug_names += vnames
+    if sp.layer_features is not None:
+        analytic, anames = analytic_references(sp.layer_features(table))
+        parts.append(np.log(analytic))
+        aug_names += anames
+    log_aug = np.hstack(parts)
     arch = table["arch"].astype(str).to_numpy()
     index = table["index"].to_numpy() if "index" in table.columns else np.arange(len(table))
     return ReferenceFeatures(
@@ -154,8 +210,9 @@ def reference_features(table: pd.DataFrame, columns: Sequence[str] | None = None
         log_ref=log_ref,
         z_ref=_standardise(log_ref, connected),
         z_aug=_standardise(log_aug, connected),
-        aug_names=cols + vnames + anames,
+        aug_names=aug_names,
         row_of={a: i for i, a in enumerate(arch)},
+        canonical=sp.canonical,
     )
 
 
@@ -280,6 +337,8 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         "auto" picks by leave-one-out CV on the samples.
     level : float
         Nominal coverage of the prediction interval (jackknife conformal, see :func:`jackknife_band`).
+    space : str or FewShotSpace
+        The search space whose cells are predicted (registered by :mod:`hwnas.plugins`; ``nb201``).
 
     ``fit(X, y)``: ``X`` holds arch strings (a DataFrame with an ``arch`` column, or a sequence), ``y`` their
     latencies in ms. Fitted: ``method_``, ``cv_scores_`` (method -> LOO figures), ``cv_`` (the chosen one's),
@@ -294,28 +353,36 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         exclude_columns: Sequence[str] = (),
         method: str = "auto",
         level: float = 0.90,
+        space: Any = DEFAULT_SPACE,
     ) -> None:
         self.reference = reference
         self.reference_columns = reference_columns
         self.exclude_columns = exclude_columns
         self.method = method
         self.level = level
+        self.space = space
 
     # -- reference features are expensive-ish (12 NNLS fits): computed once per estimator instance
     def _features(self) -> ReferenceFeatures:
-        key = (id(self.reference), tuple(self.reference_columns or ()), tuple(self.exclude_columns))
+        key = (
+            id(self.reference),
+            tuple(self.reference_columns or ()),
+            tuple(self.exclude_columns),
+            id(self.space),
+        )
         cached = getattr(self, "_feats_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        table = _load_reference(self.reference)
-        from hwnas.spaces.nb201_table import latency_columns
-
-        cols = list(self.reference_columns) if self.reference_columns is not None else latency_columns(table)
+        sp = get_fewshot_space(self.space)
+        table = _load_reference(self.reference, sp)
+        cols = (
+            list(self.reference_columns) if self.reference_columns is not None else sp.latency_columns(table)
+        )
         missing = [c for c in self.exclude_columns if c not in table.columns]
         if missing and self.reference_columns is None:
             raise InputError(f"exclude_columns {missing} are not in the reference table")
         cols = [c for c in cols if c not in set(self.exclude_columns)]
-        feats = reference_features(table, cols)
+        feats = reference_features(table, cols, sp)
         self._feats_cache = (key, feats)
         return feats
 
@@ -397,19 +464,17 @@ def _archs(X: Any) -> list[str]:
     return [str(a) for a in np.asarray(X, dtype=object).ravel()]
 
 
-def _load_reference(reference: Any) -> pd.DataFrame:
-    from hwnas.spaces.nb201_table import load_table
-
+def _load_reference(reference: Any, space: FewShotSpace) -> pd.DataFrame:
     if reference is None:
-        return load_table(required=("arch",))
+        return space.load_table(None)
     if isinstance(reference, pd.DataFrame):
         return reference
     if isinstance(reference, (str, Path)):
-        return load_table(reference, required=("arch",))
+        return space.load_table(reference)
     raise InputError(f"reference must be a table or a path, got {type(reference).__name__}")
 
 
-def load_samples(path: str | Path) -> pd.DataFrame:
+def load_samples(path: str | Path, space: str | FewShotSpace = DEFAULT_SPACE) -> pd.DataFrame:
     """Read ``arch,latency_ms`` samples; raise InputError naming the file and the problem."""
     p = Path(path)
     if not p.exists():
@@ -438,9 +503,7 @@ def load_samples(path: str | Path) -> pd.DataFrame:
             f"first {lat[bad_value].iloc[0]!r}",
             hint="latencies are positive milliseconds (few-shot prediction works on their logarithm)",
         )
-    from hwnas.spaces.nb201_table import ARCH_RE
-
-    bad = ~df["arch"].astype(str).str.fullmatch(ARCH_RE.pattern)
+    bad = ~df["arch"].astype(str).str.fullmatch(get_fewshot_space(space).arch_pattern)
     if bad.any():
         raise InputError(
             f"{p}: column 'arch' has {int(bad.sum())} malformed arch string(s), "
@@ -453,7 +516,11 @@ def load_samples(path: str | Path) -> pd.DataFrame:
 
 
 def suggest_samples(
-    k: int = 10, reference: Any = None, seed: int = 0, exclude_columns: Sequence[str] = ()
+    k: int = 10,
+    reference: Any = None,
+    seed: int = 0,
+    exclude_columns: Sequence[str] = (),
+    space: str | FewShotSpace = DEFAULT_SPACE,
 ) -> pd.DataFrame:
     """A designed set of ``k`` cells to measure first: k-means on the leading principal components of the
     reference devices' standardised log-latencies (connected cells), one cell nearest each centre, so the
@@ -461,11 +528,10 @@ def suggest_samples(
     Returns ``index, arch`` plus each cell's mean reference latency rank (0 = fastest)."""
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
-    table = _load_reference(reference)
-    from hwnas.spaces.nb201_table import latency_columns
-
-    cols = [c for c in latency_columns(table) if c not in set(exclude_columns)]
-    feats = reference_features(table, cols)
+    sp = get_fewshot_space(space)
+    table = _load_reference(reference, sp)
+    cols = [c for c in sp.latency_columns(table) if c not in set(exclude_columns)]
+    feats = reference_features(table, cols, sp)
     connected = (
         table["connected"].to_numpy() > 0 if "connected" in table.columns else np.ones(len(table), bool)
     )

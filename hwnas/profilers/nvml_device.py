@@ -66,7 +66,12 @@ def _load_nvml() -> Any:
 
 
 def _not_supported(nvml: Any, exc: Exception) -> bool:
-    return getattr(exc, "value", None) == getattr(nvml, "NVML_ERROR_NOT_SUPPORTED", 3)
+    """NVML says this reading does not exist here: not supported by the GPU, a symbol the (older) driver
+    lacks, or withheld from this user/container. Such readings are recorded as None, not as an error."""
+    known = (("NVML_ERROR_NOT_SUPPORTED", 3), ("NVML_ERROR_NO_PERMISSION", 4),
+             ("NVML_ERROR_FUNCTION_NOT_FOUND", 13))  # fmt: skip
+    codes = {getattr(nvml, name, default) for name, default in known}
+    return getattr(exc, "value", None) in codes
 
 
 @dataclass

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.device_config import DeviceConfig, RepeatPolicy
-from hwnas.errors import DeviceUnavailableError, InputError, MeasurementError
+from hwnas.errors import DeviceUnavailableError, HwnasError, InputError, MeasurementError
 from hwnas.graph.fusion import Unit
 from hwnas.profilers.backend import InProcessRunner, RawTiming
 from hwnas.profilers.base import Profiler, ProfileResult, _Job
@@ -228,6 +228,21 @@ class CudaProfiler(Profiler):
         idents = [self._record(base, mode, "model", m, 0.0).identity() for m in ("energy_mj", "power_mw")]
 
         def run() -> list[Measurement]:
+            try:
+                return measure()
+            except HwnasError:
+                raise
+            except Exception as exc:  # the sensor failed mid-run (NVMLError, an unreadable sysfs file)
+                if readings.track_end is not None and getattr(meter.source, "_track", None) is not None:
+                    readings.track_end()
+                raise MeasurementError(
+                    f"power sensor {meter.source.name} failed during the energy window: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="check the device (nvidia-smi, or the rail files' permissions); the job is retried "
+                    "on the next run",
+                ) from exc
+
+        def measure() -> list[Measurement]:
             art = ctx()
             fn = self.runner.callable(art, mode)
             if meter._period is None:  # found while the model runs: an idle sensor may never change

@@ -78,12 +78,19 @@ class XlaArtefact:
 
 
 class XlaBuilder(Builder):
+    def __init__(self, config: DeviceConfig) -> None:
+        super().__init__(config)
+        self._cache: dict[str, XlaArtefact] = {}  # the timing and the cost job share one compile per unit
+
     def unit(self, unit: Any) -> XlaArtefact:
         from hwnas.graph.builders.keras import unit_to_keras
 
-        specs = list(unit.layers)
-        shapes = [tuple(specs[0].input_shape), *[tuple(s) for s in unit.extra_input_shapes]]
-        return XlaArtefact(unit_to_keras(specs, name="unit"), shapes)
+        key = unit.key()
+        if key not in self._cache:
+            specs = list(unit.layers)
+            shapes = [tuple(specs[0].input_shape), *[tuple(s) for s in unit.extra_input_shapes]]
+            self._cache[key] = XlaArtefact(unit_to_keras(specs, name="unit"), shapes)
+        return self._cache[key]
 
     def model(self, model: Any, workdir: Path) -> XlaArtefact:
         from hwnas.graph.builders.keras import torch_to_keras

@@ -482,9 +482,10 @@ class DMaskingSupernet(nn.Module):
                 continue
             assert u.mid is not None
             for ti, b in enumerate(u.types):
-                if b == SKIP:
-                    continue
                 cell = f"t{u.block}:{ti}" if f"t{u.block}" in self.decisions else None
+                if b == SKIP:  # the derived network keeps an identity layer (priced as the table says)
+                    sites.append((cell, *grid(lambda c, h: same("identity", c, h), u.cin, u.h_in)))
+                    continue
                 kern, act = BLOCK_TYPES[b]
                 s = u.stride
                 if u.expand:
@@ -513,7 +514,11 @@ class DMaskingSupernet(nn.Module):
             nc = self.space.num_classes
             return make_layer("linear", (n, c), (n, nc), in_channels=c, out_channels=nc, bias=True)
 
+        def flatten(c: int) -> LayerSpec:
+            return make_layer("flatten", (n, c, 1, 1), (n, c), attrs={"start_dim": 1})
+
         sites.append((None, *grid(pool, c_last, h_last)))
+        sites.append((None, *grid(flatten, c_last)))
         sites.append((None, *grid(fc, c_last)))
         return sites
 
@@ -535,6 +540,8 @@ class TableCost(nn.Module):
         costs, mask = candidate_cost_matrix(predictor, name, candidates)
         if not bool(torch.isfinite(costs).all()):
             raise InputError(f"the cost predictor gave non-finite {name} for some of the supernet's layers")
+        self.intercept, slopes = overhead_terms(predictor, candidates, costs.shape)
+        costs = costs * slopes
         self.register_buffer("costs", costs)
         self.register_buffer("mask", mask)
         self.sites = [(cell, axes, specs.shape) for cell, axes, specs in sites]
@@ -555,7 +562,31 @@ class TableCost(nn.Module):
     def forward(self, g: Weights) -> torch.Tensor:
         from hwnas.cost_models.torch_costs import expected_cost
 
-        return expected_cost(self.weights(g), self.costs, self.mask)
+        return self.intercept + expected_cost(self.weights(g), self.costs, self.mask)
+
+
+def overhead_terms(predictor: Any, candidates: list[list[Any]], shape: Any) -> tuple[float, torch.Tensor]:
+    """A layer cost table's fitted whole-model overhead (``a + b·Σ`` or ``a + Σ_k b_k·Σ_k`` per op kind) as
+    (a, per-cell slope). It is linear in the layer costs, so folding it into the prices keeps the expected
+    cost exact and makes a one-hot choice cost what the table predicts for the derived network."""
+    table = getattr(predictor, "table", None)
+    overhead = (getattr(table, "meta", None) or {}).get("overhead") if table is not None else None
+    slopes = torch.ones(shape, dtype=torch.float64)
+    if not overhead:
+        return 0.0, slopes
+    factor = float(getattr(predictor, "factor", 1.0))
+    per_kind = overhead.get("slopes")
+    if per_kind is None:
+        return float(overhead.get("intercept", 0.0)) * factor, slopes * float(overhead.get("slope", 1.0))
+    from hwnas.cost_models.data import layer_frame
+
+    flat = [s for row in candidates for s in row]
+    labels = [str(v) for v in layer_frame(flat)["op_code"].to_numpy()] if flat else []
+    it = iter(labels)
+    for i, row in enumerate(candidates):
+        for k in range(len(row)):
+            slopes[i, k] = float(per_kind.get(next(it), 1.0))
+    return float(overhead.get("intercept", 0.0)) * factor, slopes
 
 
 def nearest_indices(size: int, big: int, device: Any = None) -> torch.Tensor:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -98,7 +97,8 @@ class FBNetV2Supernet(Supernet):
             "macs": float(spec.macs),
         }
         if self.predictor is not None and self.cost_kind not in costs:
-            costs[self.cost_kind] = float(np.sum(self.predictor.layer_costs(self.cost_kind, spec.layers)))
+            est = self.predictor.predict([spec.layers])[self.cost_kind]  # Σ layers + the fitted overhead
+            costs[self.cost_kind] = float(est.value[0])
         return DerivedArchitecture(
             config=arch.to_config(), layers=list(spec.layers), costs=costs, info={"tau": self.tau}
         )
@@ -221,13 +221,20 @@ def train_derived(
     lr: float = 0.1,
     batch_size: int = 64,
     seed: int = 0,
+    train_on: str = "all",
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> dict[str, float]:
-    """Train the derived network from scratch on weights + arch splits; accuracy on the validation split."""
+    """Train the derived network from scratch; accuracy on the validation split (and on the arch split,
+    which scores candidates when ``train_on="weights"`` keeps it out of training)."""
+    if train_on not in ("all", "weights"):
+        raise InputError(f"train_on must be 'all' or 'weights', got {train_on!r}")
     torch.manual_seed(seed)
     net = space.build(arch)
-    x = subsample(torch.cat([data.x_weights, data.x_arch]), arch.resolution)
-    y = torch.cat([data.y_weights, data.y_arch])
+    xs, ys = [data.x_weights], [data.y_weights]
+    if train_on == "all":
+        xs.append(data.x_arch)
+        ys.append(data.y_arch)
+    x, y = subsample(torch.cat(xs), arch.resolution), torch.cat(ys)
     xv = subsample(data.x_val, arch.resolution)
     loader = tensor_batches(x, y, batch_size, seed=seed)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=4e-5, nesterov=True)
@@ -244,7 +251,8 @@ def train_derived(
         acc = accuracy(net, xv, data.y_val)
         if on_epoch is not None:
             on_epoch(ep, acc)
-    return {"val_accuracy": acc, "train_cpu_s": time.process_time() - t0}
+    arch_acc = accuracy(net, subsample(data.x_arch, arch.resolution), data.y_arch)
+    return {"val_accuracy": acc, "arch_accuracy": arch_acc, "train_cpu_s": time.process_time() - t0}
 
 
 @torch.no_grad()
@@ -303,7 +311,11 @@ def budget_constraint(cost: str, budget: str | float | None) -> Any:
 
     if budget is None:
         return None
-    text = f"{'latency' if cost == 'latency_ms' else cost}<={budget}"
+    name = "latency" if cost == "latency_ms" else cost
+    if isinstance(budget, (int, float)):  # a number is in the cost's own unit (ms for latency_ms)
+        text = f"{name}<={float(budget)!r}{'ms' if cost == 'latency_ms' else ''}"
+    else:
+        text = f"{name}<={budget}"
     c = Constraint.parse(text)
     if c.name != cost:
         raise InputError(
@@ -319,7 +331,7 @@ def default_penalty(space: FBNetV2Space, cost: str, budget: float | None, predic
         return f"budget:{budget:.10g},10"
     spec = space.layers(space.default())
     ref = (
-        float(np.sum(predictor.layer_costs(cost, spec.layers)))
+        float(predictor.predict([spec.layers])[cost].value[0])
         if cost not in ANALYTIC_COSTS
         else float({"flops": spec.flops, "params": spec.params, "macs": spec.macs}[cost])
     )
@@ -369,6 +381,7 @@ def fbnetv2_search(
     epochs: int = 10,
     final_epochs: int = 0,
     measure_final: Callable[[FBNetV2Arch, nn.Module], Mapping[str, float]] | None = None,
+    final_train_on: str = "all",
     **kwargs: Any,
 ) -> SearchOutcome:
     """Search, derive, optionally measure the derived network on a device (``measure_final``, e.g. the
@@ -403,7 +416,9 @@ def fbnetv2_search(
         value = measured.get(con.name, derived.costs.get(con.name))
         feasible = None if value is None else con.value(value) <= 0
     final = (
-        train_derived(space, arch, data, epochs=final_epochs, seed=kwargs.get("seed", 0))
+        train_derived(
+            space, arch, data, epochs=final_epochs, seed=kwargs.get("seed", 0), train_on=final_train_on
+        )
         if final_epochs
         else {}
     )

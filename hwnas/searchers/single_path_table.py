@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from hwnas.cost_models.torch_costs import PIXEL1_FIXED_MS, SinglePathRuntime, load_pixel1_table
 from hwnas.errors import InputError
@@ -216,48 +217,57 @@ def build_table(
     device: str,
     se: bool = False,
     calibration: Sequence[str] = ("k3e3", "k3e6", "k5e3", "k5e6"),
+    repeats: int = 1,
     progress: Callable[[str], None] | None = None,
     info: dict[str, Any] | None = None,
 ) -> SinglePathTable:
     """Time each candidate MBConv block of ``space`` alone (and with SE 0.25 when ``se``), less the
     timing overhead of an identity at the same input, then the uniform ``calibration`` architectures whole
-    to fix the constant part. ``progress(label)`` is called
-    after each timing."""
+    to fix the constant part. With ``repeats`` > 1 every timing is taken that many times in interleaved
+    passes over all modules (so a load change on a shared host hits every entry alike) and the median
+    kept. ``progress(label)`` is called after each timing."""
+    if repeats < 1:
+        raise InputError(f"repeats must be >= 1, got {repeats}")
     sizes = block_input_sizes(space)
-    act = __import__("torch").nn.ReLU6 if space.activation == "relu6" else __import__("torch").nn.ReLU
-    nn = __import__("torch").nn
-    rows, se_rows, overheads = [], [], []
+    act = nn.ReLU6 if space.activation == "relu6" else nn.ReLU
+    jobs: list[tuple[str, Any, tuple[int, ...]]] = []  # (label, module, input shape)
     for i in SEARCHABLE:
         b = space.blocks[i]
         shape = (1, b.in_channels, sizes[i], sizes[i])
         # What timing a module costs beyond its work (harness, dispatch): an identity at the same input.
         # Subtracted from each entry, so that a skipped block (no call inside the network) costs 0.
-        over = time_module(nn.Identity(), shape, f"block{i}-identity")
-        overheads.append(float(over))
-        row, se_row = [], []
+        jobs.append((f"block{i}-identity", nn.Identity(), shape))
         for k, e in CODES:
-            ms = time_module(
-                MBConv(b.in_channels, b.out_channels, k, e, b.stride, 0.0, act).eval(),
-                shape,
-                f"block{i}-k{k}e{e}",
-            )
-            _check_ms(ms, f"block {i} k{k}e{e}")
-            ms = max(ms - over, 1e-6)
-            row.append(ms)
-            if progress:
-                progress(f"block {i} k{k}e{e}")
-            if se:
-                ms_se = time_module(
-                    MBConv(b.in_channels, b.out_channels, k, e, b.stride, 0.25, act).eval(),
-                    shape,
-                    f"block{i}-k{k}e{e}se25",
+            for ratio in (0.0, 0.25) if se else (0.0,):
+                tag = f"block{i}-k{k}e{e}" + ("se25" if ratio else "")
+                jobs.append(
+                    (tag, MBConv(b.in_channels, b.out_channels, k, e, b.stride, ratio, act).eval(), shape)
                 )
-                _check_ms(ms_se, f"block {i} k{k}e{e}se25")
-                se_row.append(max(ms_se - over, 1e-6) / ms)
-                if progress:
-                    progress(f"block {i} k{k}e{e}se25")
-        rows.append(row)
-        se_rows.append(se_row)
+    for tok in calibration:
+        arch = space.encode(parse_arch(tok, space))
+        jobs.append((f"whole-all-{tok}", space.build(arch).eval(), (1, *space.input_shape)))
+    samples: dict[str, list[float]] = {label: [] for label, _, _ in jobs}
+    for _ in range(repeats):
+        for label, module, shape in jobs:
+            ms = time_module(module, shape, label)
+            _check_ms(ms, label)
+            samples[label].append(float(ms))
+            if progress:
+                progress(label)
+    t = {label: float(np.median(v)) for label, v in samples.items()}
+    rows, se_rows, overheads = [], [], []
+    for i in SEARCHABLE:
+        over = t[f"block{i}-identity"]
+        overheads.append(over)
+        base = [max(t[f"block{i}-k{k}e{e}"] - over, 1e-6) for k, e in CODES]
+        rows.append(base)
+        if se:
+            se_rows.append(
+                [
+                    max(t[f"block{i}-k{k}e{e}se25"] - over, 1e-6) / r
+                    for (k, e), r in zip(CODES, base, strict=True)
+                ]
+            )
     table = SinglePathTable(
         device,
         0.0,
@@ -266,17 +276,15 @@ def build_table(
         {"resolution": space.resolution, "width": space.width, "num_classes": space.num_classes},
         dict(info or {}),
     )
-    residuals = []
-    for tok in calibration:
-        arch = space.encode(parse_arch(tok, space))
-        ms = time_module(space.build(arch).eval(), (1, *space.input_shape), f"whole-all-{tok}")
-        _check_ms(ms, f"whole network all-{tok}")
-        residuals.append(ms - table.predict(space.decode(arch)))
-        if progress:
-            progress(f"whole all-{tok}")
+    residuals = [t[f"whole-all-{tok}"] - table.predict(parse_arch(tok, space)) for tok in calibration]
     table.fixed_ms = float(np.mean(residuals))
-    table.info["calibration"] = {"archs": [f"all-{t}" for t in calibration], "residuals_ms": residuals}
-    table.info["call_overhead_ms"] = overheads
+    table.info.update(
+        {
+            "calibration": {"archs": [f"all-{tok}" for tok in calibration], "residuals_ms": residuals},
+            "call_overhead_ms": overheads,
+            "repeats": repeats,
+        }
+    )
     if table.fixed_ms <= 0:
         table.info["warning"] = "fixed part calibrated <= 0 ms: isolated blocks cost more than in the network"
     return table

@@ -276,3 +276,21 @@ def test_gpu_peak_memory_reads_the_cuda_allocator_and_nvml(fake_nvml, monkeypatc
     assert rec.extra["peak_above_before_bytes"] == 55_000_000 and rec.extra["reserved_bytes"] == 128_000_000
     assert rec.extra["device"]["process_bytes"] == 123_000_000
     assert calls.index("reset") > 0 and calls[-1] == "sync"  # warm run first, peak read after a sync
+
+
+def test_a_sensor_failing_mid_window_is_a_recorded_failure(monkeypatch, store):
+    import pynvml
+
+    class Flaky(FakeNvml):
+        reads = 0
+
+        def nvmlDeviceGetPowerUsage(self, h):
+            Flaky.reads += 1
+            if Flaky.reads > 60:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
+            return super().nvmlDeviceGetPowerUsage(h)
+
+    monkeypatch.setitem(sys.modules, "pynvml", Flaky([FakeGPU(update_period_s=0.01)]))
+    res = get_profiler(gpu_config()).profile(tiny_model(), store, per_layer=False, memory=False)
+    assert any("power sensor nvml failed" in f and "GPU is lost" in f for f in res.failures), res.failures
+    assert not [m for m in res.measured if m.metric == "energy_mj"]

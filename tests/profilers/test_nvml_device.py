@@ -129,3 +129,25 @@ def test_instant_power_field_is_preferred_where_the_driver_has_it():
     old = NvmlGpu.open(0, nvml=FakeNvml([FakeGPU(idle_mw=90_000)]))
     assert old.power_reading() == "power-usage" and "1 s moving average" in old.total_rule
     assert old.read_rails_mw()["gpu"] == pytest.approx(90_000, abs=50)
+
+
+def test_readings_an_older_driver_lacks_are_none_not_errors():
+    class OldDriver(FakeNvml):
+        def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+
+        def nvmlDeviceGetComputeRunningProcesses(self, h):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NO_PERMISSION)
+
+    g = NvmlGpu.open(0, nvml=OldDriver())
+    s = g.state()
+    assert s["clock_event_reasons"] is None and s["process_bytes"] is None and s["sm_mhz"] == 1980
+
+
+def test_other_nvml_errors_are_not_swallowed():
+    class Lost(FakeNvml):
+        def nvmlDeviceGetTemperature(self, h, sensor):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
+
+    with pytest.raises(pynvml.NVMLError):
+        NvmlGpu.open(0, nvml=Lost()).state()

@@ -216,3 +216,28 @@ def test_fast_two_network_sweep_equals_the_general_loop():
     for a, b in zip(fast, slow, strict=True):
         assert a.error == pytest.approx(b.error) and a.energy_mj == pytest.approx(b.energy_mj)
         assert a.exit_fractions == pytest.approx(b.exit_fractions)
+
+
+def test_fixed_stage_is_not_searched(trained):
+    dd, store, trainer, fam, pool, costs = trained
+    large = fam.nominal_large()
+    prob = AdaptiveProblem(trainer, costs, form="error", budget=3.0, pool=pool, fixed={1: large})
+    assert not any(n.startswith("n2_") for n in prob.space.names) and "theta12" in prob.space.names
+    z = prob.project(prob.space.sample(np.random.default_rng(0)))
+    configs, _ = prob.split(z)
+    assert configs[1] == large and configs[0] in pool
+    best, _ = grid_design(prob, pool)
+    assert best is not None and best.configs[1] == large
+    hist = run_design(prob, AdaptiveBO(prob, plus=True, seed=0, n_init=2), 4)
+    assert all(prob.split(t.config)[0][1] == large for t in hist.trials)
+    with pytest.raises(InputError, match="fixed stages"):
+        AdaptiveProblem(trainer, costs, budget=3.0, fixed={0: large, 1: large})
+
+
+def test_search_command_dispatches_adaptive(tmp_path, capsys):
+    rc = _cli("search", "--searcher", "adaptive-bo", "--edge-device", "local-cpu", "--constraint",
+              "energy<=50mJ", "--edge-power-w", "5", "--epochs", "1", "--max-train", "200", "--evals", "2",
+              "--store", str(tmp_path / "s.db"), "--json")  # fmt: skip
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["searcher"] == "adaptive_bo" and out["evaluations"] == 2

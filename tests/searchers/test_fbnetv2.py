@@ -79,7 +79,7 @@ def test_one_hot_cost_equals_analytic_counter(make) -> None:
 
 def test_derived_layers_equal_traced_module() -> None:
     sp = reduced(in_channels=3)
-    for seed in range(3):
+    for seed in range(2):
         arch = sp.sample(seed)
         spec = sp.layers(arch)
         net = sp.build(arch)
@@ -181,3 +181,16 @@ def test_tiny_search_end_to_end() -> None:
     last = h.trials[-1]
     assert last.predicted_costs["flops"] == sp.layers(type(sp.default()).from_config(last.config)).flops
     assert "flops" in last.predicted_constraints and last.info["tau"] < 5.0
+
+
+def test_budget_constraint_units() -> None:
+    from hwnas.searchers.fbnetv2 import budget_constraint
+
+    assert budget_constraint("flops", "2M").budget == 2e6
+    assert budget_constraint("params", "40k").name == "params"
+    c = budget_constraint("latency_ms", "1.5ms")
+    assert (c.name, c.budget) == ("latency_ms", 1.5)
+    assert budget_constraint("latency_ms", 2.5).budget == 2.5  # a number: the cost's own unit (ms)
+    assert budget_constraint("latency_ms", "0.002s").budget == pytest.approx(2.0)
+    with pytest.raises(InputError, match="unit"):
+        budget_constraint("flops", "2ms")

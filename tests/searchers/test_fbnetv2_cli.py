@@ -34,8 +34,10 @@ def tiny_space(tmp_path):
     return path
 
 
-def _run(args: list[str], capsys) -> tuple[int, dict]:
-    rc = main(["search", "--searcher", "fbnetv2", *args, "--epochs", "2", "--max-train", "96", "--json"])
+def _run(args: list[str], capsys, epochs: int = 2) -> tuple[int, dict]:
+    rc = main(
+        ["search", "--searcher", "fbnetv2", *args, "--epochs", str(epochs), "--max-train", "64", "--json"]
+    )
     text = capsys.readouterr().out
     return rc, (json.loads(text) if text.strip() else {})
 
@@ -53,7 +55,7 @@ def test_flops_budget_met_and_broken(tiny_space, tmp_path, capsys) -> None:
     assert rc == 0 and out["feasible"] is True
     assert out["costs"]["flops"] <= largest and len(out["trials"]) == 2
     assert json.loads(hist.read_text())["meta"]["searcher"] == "fbnetv2" and onnx.stat().st_size > 0
-    rc, out = _run(["--space", str(tiny_space), "--cost", "flops", "--budget", "1k"], capsys)
+    rc, out = _run(["--space", str(tiny_space), "--cost", "flops", "--budget", "1k"], capsys, epochs=1)
     assert rc == 1 and out["feasible"] is False  # no network of the space has 1000 FLOPs
 
 
@@ -104,3 +106,22 @@ def test_latency_budget_through_a_cost_table(tiny_space, tmp_path, capsys) -> No
     assert out["cost"] == "latency_ms" and out["costs"]["latency_ms"] > 0
     assert out["measured_costs"]["latency_ms"] > 0 and out["feasible"] is True
     assert out["trials"][-1]["measured_costs"]["latency_ms"] == out["measured_costs"]["latency_ms"]
+    # The differentiable expected latency of a one-hot choice is the table's prediction for the derived
+    # network (Σ layers plus the fitted whole-model overhead, folded into the per-layer prices).
+    from hwnas.cost_models.predictors import load_cost_predictor
+    from hwnas.searchers.dmasking import DMaskingSupernet, TableCost
+    from hwnas.spaces.fbnetv2 import FBNetV2Arch
+
+    pred = load_cost_predictor(table)
+    net = DMaskingSupernet(space)
+    tc = TableCost(net, pred, "latency_ms")
+    for arch in [FBNetV2Arch.from_config(out["derived"]), space.sample(1), space.sample(2)]:
+        want = float(pred.predict([space.layers(arch).layers])["latency_ms"].value[0])
+        assert float(tc(net.weights_of(arch))) == pytest.approx(want, rel=1e-9)
+    assert out["costs"]["latency_ms"] == pytest.approx(
+        float(
+            pred.predict([space.layers(FBNetV2Arch.from_config(out["derived"])).layers])["latency_ms"].value[
+                0
+            ]
+        )
+    )

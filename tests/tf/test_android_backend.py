@@ -64,7 +64,7 @@ def test_recorded_run_becomes_records(tiny, tmp_path) -> None:
     from hwnas.store import SQLiteStore
 
     cfg, phone, _ = _setup(tmp_path)
-    prof = get_profiler(cfg)
+    prof = get_profiler(cfg, clock="wall")  # what `hwnas profile --clock auto` asks for a remote device
     res = prof.profile(tiny, SQLiteStore(tmp_path / "p.db"), memory=False, units="fused")
     units = [m for m in res.measured if m.scope == "unit"]
     model = [m for m in res.measured if m.scope == "model" and m.metric == "latency_ms"]
@@ -110,8 +110,10 @@ def test_converter_op_names_map_to_layerspecs(tiny, litert, tmp_path) -> None:
 
     km = torch_to_keras(tiny.module, [tiny.input_shape], name="m")
     path = convert(km, tmp_path / "m.tflite")
-    interp = litert.Interpreter(model_path=str(path),
-                                experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp = litert.Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interp.allocate_tensors()
     names = {t["index"]: t["name"] for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()
@@ -152,3 +154,26 @@ def test_energy_window_on_the_phone(tiny, tmp_path) -> None:
     res = get_profiler(cfg).profile(tiny, SQLiteStore(tmp_path / "f.db"), memory=False, per_layer=False)
     assert not [m for m in res.measured if m.metric == "energy_mj"]
     assert any("not discharging" in n for n in res.notes)
+
+
+def test_op_table_becomes_a_per_layer_breakdown(tiny, litert, tmp_path) -> None:
+    """The op table of a run (rows as benchmark_model prints them, named by the converter's real tensor
+    names) charged to layers: the conv row to layer 0, the FC row to the last layer, nothing unmapped."""
+    from hwnas.graph.builders.keras import torch_to_keras
+    from hwnas.graph.builders.tflite import convert
+    from hwnas.profilers.android_tflite import ops_breakdown
+    from hwnas.profilers.parsers.benchmark_model import BenchmarkModelRun, OpRow
+
+    km = torch_to_keras(tiny.module, [tiny.input_shape], name="m")
+    interp = litert.Interpreter(
+        model_path=str(convert(km, tmp_path / "b.tflite")),
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    names = {t["index"]: t["name"] for t in interp.get_tensor_details()}
+    rows = [OpRow(i, o["op_name"], ";".join(names[k] for k in o["outputs"]), 0.5 + i, 0.5 + i, None, 1)
+            for i, o in enumerate(interp._get_ops_details())]  # fmt: skip
+    bd = ops_breakdown(BenchmarkModelRun(ops=rows), [la.name for la in tiny.spec.layers], km.hwnas_names)
+    assert bd.per_layer[0] == [0.5] and bd.kernels[0] == ["CONV_2D:0"]
+    assert bd.per_layer[len(tiny.spec.layers) - 1] == [0.5 + len(rows) - 1]
+    assert bd.unmapped_ms == [0.0] and bd.source == "benchmark_model-op-profiling"

@@ -140,11 +140,14 @@ class EnergyMeter:
         all); the poller runs on its own thread, the workload in this one."""
         import threading
 
-        box: dict[str, UpdatePeriod] = {}
+        box: dict[str, Any] = {}
 
         def poll() -> None:
-            box["p"] = find_update_period(lambda: self.source.read(self.clock).total_mw,
-                                          max_s=self.poll_max_s, clock=self.clock)  # fmt: skip
+            try:
+                box["p"] = find_update_period(lambda: self.source.read(self.clock).total_mw,
+                                              max_s=self.poll_max_s, clock=self.clock)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - re-raised in the calling thread below
+                box["error"] = exc
 
         t = threading.Thread(target=poll, name="hwnas-update-period", daemon=True)
         t.start()
@@ -153,6 +156,8 @@ class EnergyMeter:
             if sync is not None:
                 sync()
         t.join()
+        if "error" in box:
+            raise box["error"]
         self._period = box["p"]
         return self._period
 

@@ -188,6 +188,7 @@ class AdaptiveProblem:
         pool: Sequence[Mapping[str, Any]] | None = None,
         reference: Mapping[str, Any] | None = None,
         sweep_steps: int | None = None,
+        fixed: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> None:
         if form not in FORMS:
             raise InputError(f"unknown problem form {form!r}", hint=f"one of {', '.join(FORMS)}")
@@ -207,6 +208,14 @@ class AdaptiveProblem:
         self.pool = [dict(c) for c in pool] if pool else None
         self.reference = dict(reference) if reference else self.family.nominal_large()
         self.sweep_steps = sweep_steps or (101 if n_networks == 2 else 21)
+        # Stages whose network is given, not searched (0-based): the thesis's experiments vary CaffeNet
+        # (N_1) and θ with VGG-19 (N_2) fixed; the default searches every network.
+        self.fixed = {int(k): dict(v) for k, v in (fixed or {}).items()}
+        if any(not 0 <= k < n_networks for k in self.fixed) or len(self.fixed) >= n_networks:
+            raise InputError(
+                f"fixed stages {sorted(self.fixed)} must be some (not all) of 0..{n_networks - 1}"
+            )
+        self.free = [i for i in range(n_networks) if i not in self.fixed]
         self.space = self._space()
         self._pool_unit: np.ndarray | None = None
 
@@ -214,7 +223,7 @@ class AdaptiveProblem:
     def _space(self) -> SearchSpace:
         f, k, u = self.family.features, self.family.kernel, self.family.fc_units
         params = []
-        for i in range(1, self.m + 1):
+        for i in [j + 1 for j in self.free]:
             params += [
                 IntParam(f"n{i}_conv1_features", *f),
                 IntParam(f"n{i}_conv1_kernel", *k),
@@ -245,6 +254,9 @@ class AdaptiveProblem:
         """The M network configs and the M-1 thresholds of a point ``z``."""
         configs = []
         for i in range(1, self.m + 1):
+            if i - 1 in self.fixed:
+                configs.append(dict(self.fixed[i - 1]))
+                continue
             vals = [int(z[f"n{i}_{name}"]) for name in STRUCTURAL]
             configs.append(self.family.config(*vals))
         return configs, [float(z[self.theta_name(i)]) for i in range(1, self.m)]
@@ -252,6 +264,8 @@ class AdaptiveProblem:
     def join(self, configs: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -> dict[str, Any]:
         z: dict[str, Any] = {}
         for i, c in enumerate(configs, start=1):
+            if i - 1 in self.fixed:
+                continue
             for name in STRUCTURAL:
                 z[f"n{i}_{name}"] = int(c[name])
         for i, t in enumerate(thresholds, start=1):
@@ -272,7 +286,10 @@ class AdaptiveProblem:
             self._pool_unit = (self._pool_unit - lows) / span
         configs, thetas = self.split(z)
         snapped = []
-        for c in configs:
+        for i, c in enumerate(configs):
+            if i in self.fixed:
+                snapped.append(c)
+                continue
             u = (np.array([c[n] for n in STRUCTURAL], float) - lows) / span
             snapped.append(self.pool[int(np.argmin(((self._pool_unit - u) ** 2).sum(1)))])
         return self.join(snapped, thetas)

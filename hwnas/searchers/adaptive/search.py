@@ -26,14 +26,25 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from hwnas.errors import InputError
 from hwnas.searchers.acquisition import expected_improvement
+from hwnas.searchers.adaptive.candidates import describe
 from hwnas.searchers.adaptive.problem import AdaptiveProblem, DesignPoint
 from hwnas.searchers.base import History, Searcher, Trial
 from hwnas.searchers.surrogate import GPSurrogate
 
 
 class AdaptiveBO(Searcher):
-    """BO (``plus=False``) or BO+ (``plus=True``) for one :class:`AdaptiveProblem`."""
+    """BO (``plus=False``) or BO+ (``plus=True``) for one :class:`AdaptiveProblem`.
+
+    ``encoding`` is the GP's view of z: ``"size"`` (default) maps each network to its log MACs and log
+    parameter count (computed from its hyperparameters, scaled to [0, 1] over the family) and keeps θ;
+    ``"hyper"`` uses the unit-scaled hyperparameters themselves. Energy and accuracy follow network size far
+    more smoothly than they follow any single hyperparameter, so the size map needs fewer evaluations (see
+    the benchmark). Energy objectives are modelled in log space. With a candidate pool, the acquisition is
+    scored on every pool tuple (sampled when there are too many) at every θ of a grid; BO+ scores a tuple
+    by its best θ, since it tunes θ after training anyway.
+    """
 
     name = "adaptive_bo"
 
@@ -44,24 +55,51 @@ class AdaptiveBO(Searcher):
         plus: bool = False,
         seed: int = 0,
         n_init: int = 5,
-        n_candidates: int = 800,
-        max_sweep_points: int = 21,
+        n_candidates: int = 3000,
+        max_sweep_points: int = 6,
+        encoding: str = "size",
+        theta_steps: int = 11,
     ) -> None:
         super().__init__(problem.space, [problem.constraint_text], seed=seed)
+        if encoding not in ("size", "hyper"):
+            raise InputError(f"unknown encoding {encoding!r}", hint="size or hyper")
         self.name = "adaptive_bo_plus" if plus else "adaptive_bo"
-        self.history.meta["searcher"] = self.name
+        self.history.meta.update({"searcher": self.name, "encoding": encoding})
         self.problem = problem
         self.plus = plus
         self.n_init = n_init
         self.n_candidates = n_candidates
         self.max_sweep_points = max_sweep_points
+        self.encoding = encoding
+        self.theta_steps = theta_steps
         self.projector = problem.project
         self._X: list[np.ndarray] = []
+        self._Z: list[dict[str, Any]] = []  # the points behind _X (for local moves)
         self._obj: list[float] = []
         self._con: list[float] = []
         self._seen: set[tuple[Any, ...]] = set()
-        self._gp_obj = GPSurrogate(seed=seed)
-        self._gp_con = GPSurrogate(seed=seed + 1)
+        self._tuples_tried: set[tuple[str, ...]] = set()
+        self._gp_obj = GPSurrogate(seed=seed, max_iter=40)
+        self._gp_con = GPSurrogate(seed=seed + 1, max_iter=40)
+        self._size_bounds = _size_bounds(problem)
+
+    # -- encoding ---------------------------------------------------------------------------------------
+    def encode(self, zs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        if self.encoding == "hyper":
+            return self.space.to_unit_matrix(zs)
+        (lo_m, hi_m), (lo_p, hi_p) = self._size_bounds
+        rows = []
+        for z in zs:
+            configs, thetas = self.problem.split(z)
+            r: list[float] = []
+            for c in [configs[i] for i in self.problem.free]:
+                m, p = _log_size(c, self.problem)
+                r += [(m - lo_m) / (hi_m - lo_m), (p - lo_p) / (hi_p - lo_p)]
+            rows.append(r + list(thetas))
+        return np.asarray(rows, float)
+
+    def _target(self, obj: float) -> float:
+        return float(np.log(max(obj, 1e-12))) if self.problem.form == "error" else float(obj)
 
     # -- proposal ---------------------------------------------------------------------------------------
     def _propose(self) -> dict[str, Any]:
@@ -72,9 +110,8 @@ class AdaptiveBO(Searcher):
         self._gp_obj.fit(X, np.asarray(self._obj))
         self._gp_con.fit(X, np.asarray(self._con))
         cands = self._candidates()
-        U = self.space.to_unit_matrix(cands)
-        mo, so = self._gp_obj.predict(U)
-        mc, sc = self._gp_con.predict(U)
+        mo, so = self._gp_obj.predict(self.encode(cands))
+        mc, sc = self._gp_con.predict(self.encode(cands))
         pf = norm.cdf(-mc / sc)
         feasible = np.asarray(self._con) <= 0
         if feasible.any():
@@ -82,34 +119,71 @@ class AdaptiveBO(Searcher):
             score = expected_improvement(mo, so, best) * pf
         else:  # nothing feasible yet: find the feasible region first
             score = pf
-        return cands[int(np.argmax(score))]
+        if self.plus:  # a tuple is worth its best θ: BO+ tunes θ after training
+            by_tuple: dict[tuple[str, ...], int] = {}
+            for i, z in enumerate(cands):
+                k = self._tuple_key(z)
+                if k not in by_tuple or score[i] > score[by_tuple[k]]:
+                    by_tuple[k] = i
+            idx = max(by_tuple.values(), key=lambda i: score[i])
+        else:
+            idx = int(np.argmax(score))
+        return cands[idx]
+
+    def _tuple_key(self, z: Mapping[str, Any]) -> tuple[str, ...]:
+        configs, _ = self.problem.split(z)
+        return tuple(describe(c) for c in configs)
 
     def _fresh_sample(self) -> dict[str, Any]:
         for _ in range(200):
             z = self._project(self.space.sample(self.rng))
-            if self.space.key(z) not in self._seen:
+            if self.space.key(z) not in self._seen and self._tuple_key(z) not in self._tuples_tried:
                 return z
         return self._project(self.space.sample(self.rng))
 
     def _candidates(self) -> list[dict[str, Any]]:
-        out = [self._project(self.space.sample(self.rng)) for _ in range(self.n_candidates)]
+        thetas = np.linspace(0.0, 1.0, self.theta_steps)
+        pool = self.problem.pool
+        m, free = self.problem.m, self.problem.free
+        if pool is not None:
+            n_tuples = len(pool) ** len(free)
+            budget = max(1, self.n_candidates // (self.theta_steps ** (m - 1)))
+            if n_tuples <= budget:
+                picks = list(itertools.product(pool, repeat=len(free)))
+            else:
+                picks = [[pool[i] for i in self.rng.integers(0, len(pool), len(free))] for _ in range(budget)]
+            tuples = []
+            for pick in picks:
+                t = [self.problem.fixed.get(i) for i in range(m)]
+                for i, c in zip(free, pick, strict=True):
+                    t[i] = c
+                tuples.append(t)
+            tuples = [t for t in tuples if len({describe(c) for c in t}) == m]
+            if self.plus:  # a tried tuple's θ is already swept
+                tuples = [t for t in tuples if tuple(describe(c) for c in t) not in self._tuples_tried]
+            grid = list(itertools.product(thetas, repeat=m - 1))
+            out = [self.problem.join(t, g) for t in tuples for g in grid]
+        else:
+            out = [self._project(self.space.sample(self.rng)) for _ in range(self.n_candidates)]
         ranked = sorted((i for i in range(len(self._obj)) if self._con[i] <= 0), key=lambda i: self._obj[i])[
             :5
         ]
         for i in ranked:  # local moves around the incumbents
-            base = self.space.from_unit(self._X[i])
+            base = self._Z[i]
             out += [self._project(self.space.neighbour(base, self.rng, 0.1)) for _ in range(40)]
         uniq = {self.space.key(c): c for c in out if self.space.key(c) not in self._seen}
         return list(uniq.values()) or out
 
     # -- observation --------------------------------------------------------------------------------------
     def _add(self, z: Mapping[str, Any], obj: float, con: float) -> None:
-        self._X.append(self.space.to_unit(z))
-        self._obj.append(float(obj))
+        self._X.append(self.encode([z])[0])
+        self._Z.append(dict(z))
+        self._obj.append(self._target(obj))
         self._con.append(float(con))
         self._seen.add(self.space.key(z))
 
     def _observe(self, trial: Trial) -> None:
+        self._tuples_tried.add(self._tuple_key(trial.config))
         if trial.objective is None:
             return
         self._add(trial.config, trial.objective, next(iter(trial.constraints.values())))
@@ -118,8 +192,27 @@ class AdaptiveBO(Searcher):
         trial.info.pop("_swept", None)
 
 
+def _log_size(config: Mapping[str, Any], problem: AdaptiveProblem) -> tuple[float, float]:
+    from hwnas.spaces import hyperpower_cnn
+
+    f = hyperpower_cnn.layer_features(
+        config, problem.trainer.dd.input_shape, problem.trainer.dd.data.num_classes
+    )
+    macs = sum(v for k, v in f.items() if k.endswith("_macs")) + f["fc1_params"] + f["fc2_params"]
+    params = sum(v for k, v in f.items() if k.endswith("_params"))
+    return float(np.log(macs)), float(np.log(params))
+
+
+def _size_bounds(problem: AdaptiveProblem) -> tuple[tuple[float, float], tuple[float, float]]:
+    fam = problem.family
+    small = fam.config(fam.features[0], fam.kernel[0], fam.features[0], fam.kernel[0], fam.fc_units[0])
+    large = fam.config(fam.features[1], fam.kernel[1], fam.features[1], fam.kernel[1], fam.fc_units[1])
+    (m0, p0), (m1, p1) = _log_size(small, problem), _log_size(large, problem)
+    return (m0, max(m1, m0 + 1e-6)), (p0, max(p1, p0 + 1e-6))
+
+
 def evaluate_trial(problem: AdaptiveProblem, searcher: Searcher, trial: Trial, plus: bool,
-                   max_sweep_points: int = 21) -> dict[str, Any]:  # fmt: skip
+                   max_sweep_points: int = 6) -> dict[str, Any]:  # fmt: skip
     """Train/cached-load the trial's networks, score its θ; for BO+ sweep θ and keep the best feasible."""
     t0 = time.perf_counter()
     before = problem.trainer.train_count
@@ -187,11 +280,20 @@ def grid_design(
     """Every tuple of ``pool`` (distinct networks; with ``ordered_by_cost`` each later stage costs more on
     the edge than the one before, the only useful order) × the θ grid. Returns (best, Pareto front)."""
     pool = [dict(c) for c in pool]
+    free = problem.free
     if ordered_by_cost:
         pool.sort(key=lambda c: problem.costs.edge(c)["energy_mj"])
-        tuples = itertools.combinations(pool, problem.m)
+        picks = itertools.combinations(pool, len(free))
     else:
-        tuples = itertools.permutations(pool, problem.m)
+        picks = itertools.permutations(pool, len(free))
+
+    def full(pick: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
+        t: list[Any] = [problem.fixed.get(i) for i in range(problem.m)]
+        for i, c in zip(free, pick, strict=True):
+            t[i] = c
+        return t if len({describe(c) for c in t}) == problem.m else None
+
+    tuples = (t for t in map(full, picks) if t is not None)
     points: list[DesignPoint] = []
     best: DesignPoint | None = None
     for tup in tuples:
