@@ -299,8 +299,8 @@ class Profiler:
                 ) from exc
             stats = summarize(raw.samples_ms)
             extra = {**raw.extra(), "measured_at_layer_index": unit.indices[0], "op": unit.op}
-            if scope == "unit":
-                extra.update(unit_indices=list(unit.indices), rule=unit.rule)
+            if scope == "unit":  # the rule set says how a lookup table must group other networks
+                extra.update(unit_indices=list(unit.indices), rule=unit.rule, fusion=self.spec.fusion)
             return [
                 self._unit_record(base, mode, scope, "latency_ms", stats.median, u, stats=stats,
                                   source=f"{raw.source}-isolated",

@@ -31,7 +31,10 @@ def sysfs_root(config: DeviceConfig) -> str:
 
 
 def probe(config: DeviceConfig) -> tuple[bool, str]:
-    ok, why = jd.JetsonRails(sysfs_root(config)).available()
+    src = power_source(config)
+    ok, why = _source_available(src)
+    if hasattr(src, "close"):
+        src.close()
     if not ok:
         return False, why
     ok2, why2 = cuda_probe(config)
@@ -48,27 +51,66 @@ def fingerprint(config: DeviceConfig, versions: dict[str, str | None], *, thread
     return Fingerprint(config.name, fields)
 
 
+def power_source(config: DeviceConfig) -> Any:
+    """``power.sampler: ina3221`` reads the rail files; ``tegrastats`` runs tegrastats and parses it
+    (``connection.tegrastats_command`` overrides the argv)."""
+    if config.power.sampler == "tegrastats":
+        from hwnas.profilers.tegrastats_source import TegrastatsSource
+
+        interval = max(10, int(1000 / config.power.sampling_hz))
+        return TegrastatsSource(config.connection.get("tegrastats_command"), interval_ms=interval)
+    return jd.JetsonRails(sysfs_root(config))
+
+
+def _source_available(src: Any) -> tuple[bool, str]:
+    ok, why = src.available()
+    if not ok or not hasattr(src, "command"):
+        return ok, why
+    try:  # tegrastats: one line parsed, and a total the board's rule can give
+        total, rule = jd.total_input_mw(src.read_rails_mw())
+    except OSError as exc:
+        return False, f"tegrastats gave no reading: {exc}"
+    return (total is not None), rule
+
+
 def power_sampler(config: DeviceConfig) -> Any:
     from hwnas.profilers.power.energy import EnergyMeter
     from hwnas.profilers.power.meter_sampler import MeterSampler
 
     def meter() -> EnergyMeter:
         pw = config.power
-        return EnergyMeter(jd.JetsonRails(sysfs_root(config)), sampling_hz=pw.sampling_hz,
-                           min_window_s=pw.min_window_s)  # fmt: skip
+        return EnergyMeter(power_source(config), sampling_hz=pw.sampling_hz, min_window_s=pw.min_window_s)
 
-    return MeterSampler(meter, lambda: jd.JetsonRails(sysfs_root(config)).available())
+    def available() -> tuple[bool, str]:
+        src = power_source(config)
+        try:
+            return _source_available(src)
+        finally:
+            if hasattr(src, "close"):
+                src.close()
+
+    return MeterSampler(meter, available)
 
 
 class JetsonProfiler(CudaProfiler):
     backend = "jetson"
 
-    def _open_device(self) -> tuple[jd.JetsonRails, Readings]:
+    def _open_device(self) -> tuple[Any, Readings]:
         root = sysfs_root(self.config)
-        return jd.JetsonRails(root), Readings(lambda: jd.state(root))
+        src = power_source(self.config)
+        if not hasattr(src, "command"):
+            return src, Readings(lambda: jd.state(root))
+        ok, why = _source_available(src)
+        if not ok:
+            from hwnas.profilers.power.base import SamplerUnavailable
+
+            src.close()
+            raise SamplerUnavailable(why)
+        return src, Readings(lambda: jd.state(root))
 
 
 register_power_sampler("ina3221", power_sampler)
+register_power_sampler("tegrastats", power_sampler)
 register_fingerprint("jetson", fingerprint)
 register_backend(Backend(
     name="jetson",

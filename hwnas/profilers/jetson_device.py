@@ -17,6 +17,8 @@ from typing import Any
 
 from hwnas.profilers.parsers.ina_sysfs import RailChannel, scan_rails, searched_paths
 from hwnas.profilers.parsers.jetson_rails import total_input_mw
+
+__all__ = ["JetsonRails", "total_input_mw", "fingerprint_fields", "state", "NO_NVML_MEMORY"]
 from hwnas.profilers.power.sampling import PowerSource
 
 NO_NVML_MEMORY = ("Tegra has no NVML memory API: per-process GPU memory is not measurable here; "
