@@ -71,7 +71,8 @@ def fit_table(space, device: str, n: int, workdir: Path, seed: int, clock: str) 
         profiler.profile(rm, store, per_layer=True, whole_model=True, memory=False)
         print(f"# profiled {i + 1}/{n} ({time.perf_counter() - t:.0f} s)", flush=True)
     table = workdir / "fbnetv2_table.json"
-    cmd = [sys.executable, "-m", "hwnas.cli.app", "fit", "--store", str(store_path), "--device", device,
+    name = load_device(device).name  # the store knows the device by its config's name
+    cmd = [sys.executable, "-m", "hwnas.cli.app", "fit", "--store", str(store_path), "--device", name,
            "--kind", "boosted", "--out", str(table), "--include-flagged", "--json"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
     if proc.returncode != 0:
@@ -85,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="+", default=["flops", "latency"], choices=["flops", "latency"])
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--final-epochs", type=int, default=15)
     ap.add_argument("--random-n", type=int, default=4)
@@ -106,7 +108,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fbnetv2-bench-"))
     store = SQLiteStore(workdir / "measure.db")
     profiler = get_profiler(load_device(args.device), clock=args.clock)
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         data = search_data(args.dataset, probe.max_resolution, seed=seed, max_train=args.max_train)
         space = reduced(in_channels=data.in_channels, num_classes=data.num_classes)
         rng = np.random.default_rng(1234)

@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev,gpu,tf,android]'
+.venv/bin/python -m pip install -q -e '.[dev,gpu,tf,android,distributed]'

@@ -55,6 +55,10 @@ def register(app: typer.Typer) -> None:
         memory: bool = typer.Option(
             True, "--memory/--no-memory", help="Measure peak memory in a child process."
         ),
+        units: str = typer.Option(
+            "layers", "--units", help="Time each LayerSpec alone (layers) or each of the backend's fused "
+            "kernels, e.g. TFLite's conv+bn+relu6 (fused; records of scope 'unit')."
+        ),
         store_path: Path | None = STORE_OPTION,
         csv: Path | None = typer.Option(
             None, "--csv", help="Also write the per-layer table to this CSV file."
@@ -81,8 +85,23 @@ def register(app: typer.Typer) -> None:
             "drift); what is still flagged is kept, marked, and left out of fits.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        devices: str | None = typer.Option(
+            None,
+            "--devices",
+            help="A fleet: comma-separated device configs, one Ray job each on the node that has the Ray "
+            "resource of that name (`ray start --resources '{\"jetson-orin\": 1}'`); one store for all.",
+        ),
+        address: str | None = typer.Option(
+            None, "--address", help="With --devices: the Ray cluster (none starts a local one with them all)."
+        ),
+        retries: int = typer.Option(
+            2, "--retries", min=0, max=100, help="With --devices: reruns of a job whose node or worker died."
+        ),
     ) -> None:
         """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
+        if devices is not None:
+            return _fleet(devices, model, address, retries, store_path, per_layer, memory, clock, threads,
+                          batch_size, json_out)  # fmt: skip
         from hwnas.device_config import load_device
         from hwnas.graph.models import parse_input_shape, resolve_model
         from hwnas.io import atomic_output, check_outputs
@@ -115,7 +134,7 @@ def register(app: typer.Typer) -> None:
             store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
             with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
                 run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
-                           progress=lambda e: advance(1, description=_short(e.description),
+                           units=units, progress=lambda e: advance(1, description=_short(e.description),
                                                       total=e.total))  # fmt: skip
                 result = profiler.profile(resolved, store, force=force, **run)
                 qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
@@ -154,6 +173,46 @@ def register(app: typer.Typer) -> None:
                         "csv": str(csv) if csv else None})  # fmt: skip
             return
         _render(resolved, result, layers, summary, csv)
+
+
+def _fleet_job(device: str, model: str, opts: dict) -> dict:
+    """Runs on the device's node: the model-name families (mbv2:, nb201:) registered, as in the CLI."""
+    import hwnas.spaces  # noqa: F401
+    from hwnas.profilers.fleet_job import profile_job
+
+    return profile_job(device, model, opts)
+
+
+def _fleet(devices, model, address, retries, store_path, per_layer, memory, clock, threads, batch_size,  # noqa: ANN001
+           json_out) -> None:  # noqa: ANN001  # fmt: skip
+    """``hwnas profile --devices a,b``: one Ray job per device (:mod:`hwnas.distributed.fleet`)."""
+    from hwnas.device_config import load_device
+    from hwnas.distributed.fleet import run_fleet
+    from hwnas.distributed.ray_executor import RayExecutor
+    from hwnas.errors import InputError
+
+    names = [d.strip() for d in devices.split(",") if d.strip()]
+    if not names or len(set(names)) != len(names):
+        raise InputError(f"--devices: expected distinct comma-separated device configs, got {devices!r}")
+    for n in names:
+        load_device(n)  # a bad name or YAML fails here, before any job starts
+    opts = {"per_layer": per_layer, "memory": memory, "threads": threads, "batch_size": batch_size,
+            "clock": "wall" if clock == "auto" else clock}  # fmt: skip
+    jobs = {n: (_fleet_job, (n, model, opts)) for n in names}
+    local = {n: 1 for n in names} if address is None else None
+    with RayExecutor(workers=len(names), address=address, retries=retries, resources=local) as ex, \
+            open_store(store_path) as store:  # fmt: skip
+        results = run_fleet(jobs, ex, store, on_done=None if json_out else lambda r: err.print(
+            f"{r.device}: {'ok, ' + str(r.records) + ' records' if r.ok else 'failed: ' + r.error}",
+            highlight=False))  # fmt: skip
+    if json_out:
+        print_json([r.__dict__ for r in results])
+    failed = [r.device for r in results if not r.ok]
+    if failed:
+        from hwnas.errors import MeasurementError
+
+        raise MeasurementError(f"fleet profile failed on {failed}", hint="; ".join(r.error for r in results
+                                                                                if not r.ok))  # fmt: skip
 
 
 def _resolve_clock(clock: str, config, threads: int | None) -> tuple[str, str]:  # noqa: ANN001

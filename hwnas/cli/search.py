@@ -170,6 +170,25 @@ def search(
         None, "--idle-power-w", min=0.0, help="adaptive: idle power of the edge waiting for the server (W)."
     ),
     plot: Path | None = typer.Option(None, "--plot", help="adaptive: error-vs-energy Pareto plot (PNG)."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (in this process) or ray (a Ray cluster: `[distributed]` extra)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster address (auto, or ray://head:10001); none starts a local one."
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=4096, help="Trials in flight at once."),
+    retries: int = typer.Option(
+        2, "--retries", min=0, max=100, help="Ray: reruns of a trial whose worker died, then it is failed."
+    ),
+    sync: bool = typer.Option(
+        False, "--sync/--async", help="Tell a batch back in trial order (reproducible) or as trials finish."
+    ),
+    journal: bool | None = typer.Option(
+        None,
+        "--journal/--no-journal",
+        help="Write each finished trial to the store; a rerun resumes (default: on with --executor ray).",
+    ),
+    restart: bool = typer.Option(False, "--restart", help="Drop this search's journal and start over."),
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -177,7 +196,7 @@ def search(
     from hwnas.cli.oneshot_search import ONESHOT_CLI, OneShotOptions, run_oneshot
     from hwnas.io import atomic_output, check_outputs
     from hwnas.searchers.registry import searcher_class
-    from hwnas.workflows.search import TRAIN_DEFAULT_DEVICE, CostSpec, ObjectiveSpec, run_search
+    from hwnas.workflows.search import TRAIN_DEFAULT_DEVICE, CostSpec, Execution, ObjectiveSpec, run_search
 
     check_range("--budget-percentile", budget_percentile, 0, 100, lo_open=True)
     if searcher in ADAPTIVE_SEARCHERS:
@@ -211,7 +230,15 @@ def search(
         objective, dataset, device, data, budget_percentile=budget_percentile, epochs=epochs, seed=seed
     )
     costs = CostSpec(cost_table, cost_samples, cost_data, save_cost_data, cost_features)
-    store = open_store(store_path) if objective == "train" and constraint else None
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be local or ray, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise InputError("--address needs --executor ray")
+    use_journal = (executor == "ray") if journal is None else journal
+    execution = None
+    if executor == "ray" or workers > 1 or use_journal:
+        execution = Execution(executor, workers, address, retries, sync, use_journal, restart)
+    store = open_store(store_path) if (objective == "train" and constraint) or use_journal else None
     try:
         with progress_phases(not json_out) as phase:
             bars: dict[str, Any] = {}
@@ -236,6 +263,7 @@ def search(
                 store=store,
                 on_profile=on_profile,
                 on_trial=on_trial,
+                execution=execution,
             )
     finally:
         if store is not None:
@@ -312,12 +340,24 @@ def compare(
         None, "--history", "--histories", "--out", "-o", help="Write every run's history (JSON)."
     ),
     cost_features: str = COST_FEATURES_OPTION,
+    executor: str = typer.Option(
+        "local", "--executor", help="local (this machine, --jobs forks) or ray (one Ray task per run)."
+    ),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address; none starts one."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=4096, help="Ray: runs at once."),
+    retries: int = typer.Option(
+        2, "--retries", min=0, max=100, help="Ray: reruns of a run whose worker died."
+    ),
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
     from hwnas.io import atomic_output, check_outputs, write_text_atomic
-    from hwnas.workflows.search import CostSpec, ObjectiveSpec, run_comparison
+    from hwnas.workflows.search import CostSpec, Execution, ObjectiveSpec, run_comparison
+
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be local or ray, got {executor!r}")
+    execution = Execution("ray", workers, address, retries) if executor == "ray" else None
 
     check_range("--tolerance", tolerance, 0)
     if from_history:
@@ -353,6 +393,7 @@ def compare(
                     n_jobs=jobs,
                     store=store,
                     progress=lambda name, done, total: advance(1, description=name),
+                    execution=execution,
                 )
         finally:
             if store is not None:

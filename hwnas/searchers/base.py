@@ -200,7 +200,18 @@ class Searcher(ABC):
     # -- the contract --------------------------------------------------------------------------------
     def ask(self) -> Trial:
         """Propose the next point; the returned trial is logged as running until told."""
-        config = self.space.validate(self._project(self._propose()))
+        return self._new_trial(self.space.validate(self._project(self._propose())))
+
+    def ask_batch(self, n: int) -> list[Trial]:
+        """``n`` proposals to evaluate at once. Each later proposal sees the earlier ones as running trials
+        (searchers that model running trials, e.g. HyperPower's constant liar, spread the batch)."""
+        return [self.ask() for _ in range(max(0, int(n)))]
+
+    def ask_fixed(self, config: Mapping[str, Any]) -> Trial:
+        """A trial at a given config, logged as ``ask`` logs it: a resumed search replays its journal so."""
+        return self._new_trial(self.space.validate(dict(config)))
+
+    def _new_trial(self, config: dict[str, Any]) -> Trial:
         trial = Trial(
             number=len(self.history), config=config, searcher=self.name, _asked_at=time.perf_counter()
         )

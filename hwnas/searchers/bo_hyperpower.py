@@ -64,6 +64,12 @@ class HyperPower(Searcher):
         X, y, done = self.completed_xy()
         if len(done) < self.n_init or len(set(y.tolist())) < 2:
             return self.sample_predicted_feasible()
+        running = [t for t in self.history.trials if t.state == "running"]
+        if running:
+            # Batch proposals (several trials in flight): the constant liar (Ginsbourger et al. 2010, CL-min)
+            # pretends each running trial returned the best error so far, so the next proposal moves away.
+            X = np.vstack([X, self.space.to_unit_matrix([t.config for t in running])])
+            y = np.concatenate([y, np.full(len(running), float(np.min(y)))])
         self.surrogate.fit(X, y)
         feasible_y = [t.objective for t in done if t.feasible]
         best = min(feasible_y) if feasible_y else float(np.max(y))

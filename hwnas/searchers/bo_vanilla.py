@@ -97,7 +97,8 @@ class VanillaConstrainedBO(Searcher):
         return params
 
     def _observe(self, trial: Trial) -> None:
-        ot = self._pending.pop(trial.number)
+        # None: a replayed trial (``ask_fixed``, a resumed search) that Optuna never asked
+        ot = self._pending.pop(trial.number, None)
         value = trial.objective
         if value is None:
             seen = [t.objective for t in self.history.trials if t.objective is not None]
@@ -107,7 +108,7 @@ class VanillaConstrainedBO(Searcher):
         attrs = {"hwnas_constraints": list(values.values())}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if trial.config == {n: ot.params[n] for n in self.space.names}:
+            if ot is not None and trial.config == {n: ot.params[n] for n in self.space.names}:
                 ot.set_user_attr("hwnas_constraints", attrs["hwnas_constraints"])
                 if _NEW_CONSTRAINT_API:
                     for k, v in values.items():
@@ -115,7 +116,8 @@ class VanillaConstrainedBO(Searcher):
                 self.study.tell(ot, float(value))
                 return
             # The objective evaluated a projected point (a table's nearest row): record that point.
-            self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            if ot is not None:
+                self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
             extra = (
                 {"constraints": values}
                 if _NEW_CONSTRAINT_API

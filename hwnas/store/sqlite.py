@@ -94,6 +94,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX measurements_model ON measurements (device, model_id, scope, metric);
     CREATE INDEX measurements_layer ON measurements (layer_key, metric);
     """,
+    # 4: search journals. A search writes each finished trial as it is told (``seq`` keeps the order), so a
+    # killed driver resumes from here without repeating a finished trial.
+    """
+    CREATE TABLE searches (
+        search_id TEXT PRIMARY KEY,
+        meta_json TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE search_trials (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        search_id TEXT NOT NULL REFERENCES searches(search_id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        record_json TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX search_trials_search ON search_trials (search_id, seq);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -456,6 +474,56 @@ class SQLiteStore(Store):
         with np.load(io.BytesIO(row[1]), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         return arrays, json.loads(row[0])
+
+    # search journals -----------------------------------------------------------------------------------
+    def add_search(self, search_id: str, meta: dict[str, Any]) -> None:
+        """Register a search (a no-op when it is already there: a resumed search keeps its first meta)."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO searches (search_id, meta_json, created_at) VALUES (?, ?, ?)",
+                (search_id, json.dumps(meta, sort_keys=True, default=str), time.time()),
+            )
+
+    def get_search(self, search_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT meta_json FROM searches WHERE search_id = ?", (search_id,)
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def list_searches(self) -> list[tuple[str, dict[str, Any], int]]:
+        """``(search_id, meta, finished trials)`` of every journalled search."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT s.search_id, s.meta_json, COUNT(t.seq) FROM searches s "
+                "LEFT JOIN search_trials t ON t.search_id = s.search_id "
+                "GROUP BY s.search_id ORDER BY s.created_at"
+            ).fetchall()
+        return [(r[0], json.loads(r[1]), int(r[2])) for r in rows]
+
+    def add_search_trial(self, search_id: str, record: dict[str, Any]) -> int:
+        """Append one finished trial (``Trial.to_dict()``) to a search's journal; returns its ``seq``."""
+        with self._lock, self._conn:
+            cur = self._conn.execute(
+                "INSERT INTO search_trials (search_id, number, state, record_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (search_id, int(record.get("number", -1)), str(record.get("state", "")),
+                 json.dumps(record, sort_keys=True, default=str), time.time()),
+            )  # fmt: skip
+            return int(cur.lastrowid)
+
+    def search_trials(self, search_id: str) -> list[dict[str, Any]]:
+        """The journal of one search, in the order the trials finished (each with its ``seq``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, record_json FROM search_trials WHERE search_id = ? ORDER BY seq", (search_id,)
+            ).fetchall()
+        return [{**json.loads(r[1]), "seq": int(r[0])} for r in rows]
+
+    def delete_search(self, search_id: str) -> int:
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM search_trials WHERE search_id = ?", (search_id,))
+            return self._conn.execute("DELETE FROM searches WHERE search_id = ?", (search_id,)).rowcount
 
     def delete(self, **filters: Any) -> int:
         where, args = self._where(filters)

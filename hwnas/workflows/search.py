@@ -53,6 +53,20 @@ class CostSpec:
 
 
 @dataclass
+class Execution:
+    """Where trials run (``hwnas search --executor``): ``local`` or ``ray``; ``journal`` writes every finished
+    trial to the store so that a killed run resumes (``restart`` drops the journal first)."""
+
+    executor: str = "local"
+    workers: int = 1
+    address: str | None = None
+    retries: int = 2
+    sync: bool = False
+    journal: bool = False
+    restart: bool = False
+
+
+@dataclass
 class SearchResult:
     history: Any
     objective: Any
@@ -208,8 +222,12 @@ def run_search(
     store: Any = None,
     on_profile: Progress | None = None,
     on_trial: Callable[[Any], None] | None = None,
+    execution: Execution | None = None,
 ) -> SearchResult:
-    """One searcher on one objective under budgets (thesis eq. 3.1); what ``hwnas search`` runs."""
+    """One searcher on one objective under budgets (thesis eq. 3.1); what ``hwnas search`` runs.
+
+    With ``execution`` the trials go through :func:`hwnas.distributed.search_loop.run_search` (several in
+    flight, on Ray if asked; journalled in ``store`` when ``execution.journal``)."""
     from hwnas.searchers.constraints import parse_constraints
     from hwnas.searchers.registry import USES_COST_MODEL, make_searcher, searcher_class
 
@@ -242,7 +260,11 @@ def run_search(
         early_termination=early_termination,
         use_cost_model=cost_spec.table is not None,
     )
-    hist = s.run(obj, evals, callback=on_trial)
+    if execution is None:
+        hist = s.run(obj, evals, callback=on_trial)
+    else:
+        hist = _run_distributed(s, obj, evals, execution, store, searcher, objective_spec, cons, cost_spec,
+                                on_trial)  # fmt: skip
     device = objective_spec.device
     if objective_spec.name == "train":
         device = device or TRAIN_DEFAULT_DEVICE
@@ -252,6 +274,43 @@ def run_search(
     result = SearchResult(hist, obj, cons, pred, source)
     result.summary = search_summary(result, searcher, objective_spec.name)
     return result
+
+
+def _run_distributed(
+    s: Any,
+    obj: Any,
+    evals: int,
+    ex: Execution,
+    store: Any,
+    searcher: str,
+    objective_spec: ObjectiveSpec,
+    cons: Sequence[Any],
+    cost_spec: CostSpec,
+    on_trial: Callable[[Any], None] | None,
+) -> Any:
+    from dataclasses import asdict
+
+    from hwnas.distributed.executor import make_executor
+    from hwnas.distributed.search_loop import LoopStats, run_search, search_id_for
+
+    spec = {
+        "searcher": searcher,
+        "objective": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(objective_spec).items()},
+        "constraints": sorted(str(c) for c in cons),
+        "cost": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cost_spec).items()
+                 if k != "save_cost_data"},
+    }  # fmt: skip
+    search_id = search_id_for(spec) if ex.journal else None
+    if search_id is not None and ex.restart:
+        store.delete_search(search_id)
+    stats = LoopStats()
+    with make_executor(ex.executor, workers=ex.workers, address=ex.address, retries=ex.retries) as executor:
+        hist = run_search(s, obj, evals, executor=executor, store=store if ex.journal else None,
+                          search_id=search_id, meta=spec, sync=ex.sync, callback=on_trial,
+                          stats=stats)  # fmt: skip
+    hist.meta.update({"search_id": search_id, "executor": ex.executor, "workers": ex.workers,
+                      "resumed_trials": stats.resumed, "failed_trials": stats.failed})  # fmt: skip
+    return hist
 
 
 def search_summary(result: SearchResult, searcher: str, objective: str) -> dict[str, Any]:
@@ -278,6 +337,8 @@ def search_summary(result: SearchResult, searcher: str, objective: str) -> dict[
             "predicted_costs": best.predicted_costs,
         },
         "cost_model_cv_rmspe_pct": pred.errors() if pred is not None and hasattr(pred, "errors") else {},
+        "execution": {k: hist.meta[k] for k in ("search_id", "executor", "workers", "resumed_trials",
+                                                "failed_trials") if k in hist.meta},  # fmt: skip
         "trials": hist.to_records(),
     }
 
@@ -294,6 +355,7 @@ def run_comparison(
     n_jobs: int = 1,
     store: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
+    execution: Execution | None = None,
 ) -> Any:
     """Several searchers over seeds on one objective and budget (thesis figs. 3.5-3.6); what
     ``hwnas compare-searchers`` runs. Returns a :class:`~hwnas.searchers.compare.Comparison`."""
@@ -310,17 +372,28 @@ def run_comparison(
     pred = None
     if cost_spec.table is not None:
         pred, _ = cost_predictor(obj, cons, cost_spec)
-    return compare_searchers(
-        obj,
-        names,
-        seeds=range(seeds),
-        n_evals=evals,
-        constraints=cons,
-        tolerance=tolerance,
-        cost_model_samples=cost_spec.samples,
-        objective_name=objective_spec.name,
-        cost_features=cost_spec.features,
-        cost_model=pred,
-        n_jobs=n_jobs,
-        progress=progress,
-    )
+    executor = None
+    if execution is not None and execution.executor == "ray":
+        from hwnas.distributed.executor import make_executor
+
+        executor = make_executor("ray", workers=execution.workers, address=execution.address,
+                                 retries=execution.retries)
+    try:
+        return compare_searchers(
+            obj,
+            names,
+            seeds=range(seeds),
+            n_evals=evals,
+            constraints=cons,
+            tolerance=tolerance,
+            cost_model_samples=cost_spec.samples,
+            objective_name=objective_spec.name,
+            cost_features=cost_spec.features,
+            cost_model=pred,
+            n_jobs=n_jobs,
+            progress=progress,
+            executor=executor,
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown()

@@ -64,7 +64,7 @@ def test_recorded_run_becomes_records(tiny, tmp_path) -> None:
     from hwnas.store import SQLiteStore
 
     cfg, phone, _ = _setup(tmp_path)
-    prof = get_profiler(cfg)
+    prof = get_profiler(cfg, clock="wall")  # what `hwnas profile --clock auto` asks for a remote device
     res = prof.profile(tiny, SQLiteStore(tmp_path / "p.db"), memory=False, units="fused")
     units = [m for m in res.measured if m.scope == "unit"]
     model = [m for m in res.measured if m.scope == "model" and m.metric == "latency_ms"]

@@ -110,3 +110,11 @@ def test_cli_profile_host_tflite(tiny, tmp_path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["result"]["backend"] == "litert-cpu" and data["result"]["records_written"] >= 1
     assert data["summary"][0]["latency_ms"] > 0 and data["summary"][0]["latency_ms_source"] == "wallclock"
+
+
+def test_cli_units_option_is_checked(tmp_path, capsys) -> None:
+    from hwnas.cli.app import main
+
+    rc = main(["profile", "-d", "host-tflite", "-m", "nb201:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+               "--units", "kernels", "--store", str(tmp_path / "u.db")])  # fmt: skip
+    assert rc == 2 and "unknown units 'kernels'" in capsys.readouterr().err
