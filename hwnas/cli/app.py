@@ -53,12 +53,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def _install_sigterm() -> None:
+def _install_sigterm() -> object:
+    """Install the SIGTERM handler (main thread only); returns the previous one, restored by main()."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    return None
 
 
 def _version(value: bool) -> None:
@@ -114,6 +116,19 @@ def _usage_error(exc: BaseException) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point (see :func:`_run`); SIGTERM's previous handler is restored afterwards,
+    so a program that calls main() several times (a benchmark, a test) can still be terminated."""
+    import signal
+
+    previous = _install_sigterm()
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app, map errors to ``error: ...``/``hint: ...`` and exit codes.
 
     0 ok, 1 a requested check failed, 2 bad input (usage errors included), 130 interrupted. Anything
@@ -123,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
 
     click_exc, usage = _click_bases()
     _state["debug"] = "--debug" in (sys.argv[1:] if argv is None else argv)
-    _install_sigterm()
     try:
         # In non-standalone mode Typer *returns* the code of a typer.Exit (and 130 for a KeyboardInterrupt,
         # which it turns into Exit(130)) instead of raising it; commands themselves return None.

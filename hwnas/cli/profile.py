@@ -148,7 +148,13 @@ def register(app: typer.Typer) -> None:
                         raw_store.delete(**_identity_filters(m))
                     store.flagged = []
                     again = profiler.profile(resolved, store, force=False, **run)
-                    qa["remeasured"] = len(redo)
+                    # A record written by a job whose main record was not flagged (e.g. in-model layer
+                    # times of the whole-model job) is not re-run by resume: put the first try back.
+                    lost = [m for m in redo if not raw_store.has(m.identity())]
+                    for m in lost:
+                        raw_store.add(m)
+                    store.flagged.extend(lost)
+                    qa["remeasured"] = len(redo) - len(lost)
                     result.measured.extend(again.measured)
                     result.failures.extend(again.failures)
             qa["still_flagged"] = len(store.flagged)

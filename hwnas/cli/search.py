@@ -340,12 +340,24 @@ def compare(
         None, "--history", "--histories", "--out", "-o", help="Write every run's history (JSON)."
     ),
     cost_features: str = COST_FEATURES_OPTION,
+    executor: str = typer.Option(
+        "local", "--executor", help="local (this machine, --jobs forks) or ray (one Ray task per run)."
+    ),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address; none starts one."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=4096, help="Ray: runs at once."),
+    retries: int = typer.Option(
+        2, "--retries", min=0, max=100, help="Ray: reruns of a run whose worker died."
+    ),
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Compare searchers over seeds on one objective and budget (thesis figs. 3.5-3.6)."""
     from hwnas.io import atomic_output, check_outputs, write_text_atomic
-    from hwnas.workflows.search import CostSpec, ObjectiveSpec, run_comparison
+    from hwnas.workflows.search import CostSpec, Execution, ObjectiveSpec, run_comparison
+
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be local or ray, got {executor!r}")
+    execution = Execution("ray", workers, address, retries) if executor == "ray" else None
 
     check_range("--tolerance", tolerance, 0)
     if from_history:
@@ -381,6 +393,7 @@ def compare(
                     n_jobs=jobs,
                     store=store,
                     progress=lambda name, done, total: advance(1, description=name),
+                    execution=execution,
                 )
         finally:
             if store is not None:

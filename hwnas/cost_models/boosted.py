@@ -239,6 +239,44 @@ def _model_payload(model: Any) -> dict[str, Any]:
     return {"type": "xgboost-json", "model": bytes(raw).decode("utf-8")}
 
 
+MAX_TREE_DEPTH = 64
+
+
+def check_tree(tree: dict[str, Any], n_features: int | None = None) -> str | None:
+    """Why an exported tree cannot be evaluated safely, or None. Children must come after their parent
+    (scikit-learn numbers nodes depth-first), which rules out cycles; depth is bounded; arrays agree."""
+    try:
+        left = np.asarray(tree["left"], dtype=np.int64)
+        right = np.asarray(tree["right"], dtype=np.int64)
+        feature = np.asarray(tree["feature"], dtype=np.int64)
+        np.asarray(tree["threshold"], dtype=float)
+        value = np.asarray(tree["value"], dtype=float)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        return f"malformed arrays ({type(exc).__name__}: {exc})"
+    n = len(left)
+    if n == 0 or not (left.ndim == right.ndim == feature.ndim == value.ndim == 1):
+        return "empty or not flat"
+    if not (len(right) == len(feature) == len(value) == len(np.atleast_1d(tree["threshold"])) == n):
+        return "arrays of different lengths"
+    idx = np.arange(n)
+    leaf = left == -1
+    if not np.array_equal(leaf, right == -1):
+        return "a node with one child"
+    inner = ~leaf
+    if (left[inner] <= idx[inner]).any() or (right[inner] <= idx[inner]).any():
+        return "a child that does not come after its parent (a cycle or a back edge)"
+    if (left[inner] >= n).any() or (right[inner] >= n).any():
+        return "a child index out of range"
+    if (feature[inner] < 0).any() or (n_features is not None and (feature[inner] >= n_features).any()):
+        return "a feature index out of range"
+    depth = np.zeros(n, dtype=np.int64)
+    for i in np.flatnonzero(inner):  # parents precede children, so one pass in index order suffices
+        depth[left[i]] = depth[right[i]] = depth[i] + 1
+    if depth.max() > MAX_TREE_DEPTH:
+        return f"deeper than {MAX_TREE_DEPTH} levels"
+    return None
+
+
 def _eval_tree(tree: dict[str, Any], X32: np.ndarray) -> np.ndarray:
     left = np.asarray(tree["left"])
     right = np.asarray(tree["right"])
@@ -248,12 +286,17 @@ def _eval_tree(tree: dict[str, Any], X32: np.ndarray) -> np.ndarray:
     node = np.zeros(X32.shape[0], dtype=int)
     active = left[node] != -1
     rows = np.arange(X32.shape[0])
-    while active.any():
+    for _ in range(len(left) + 1):  # a path visits each node at most once (check_tree: no cycles)
+        if not active.any():
+            break
         idx = rows[active]
         nd = node[idx]
         go_left = X32[idx, feature[nd]].astype(np.float64) <= threshold[nd]
         node[idx] = np.where(go_left, left[nd], right[nd])
         active = left[node] != -1
+    if active.any():
+        raise InputError("a boosted tree in the cost table does not reach a leaf (a cycle)",
+                         hint="re-export the table with `hwnas fit --out`")  # fmt: skip
     return value[node]
 
 

@@ -305,9 +305,49 @@ def _plain(v: Any) -> Any:
 
 
 def _checksum(rows: pd.DataFrame, payload: Any) -> str:
+    """The checksum of older hwnas versions (rows and payload only; ``meta`` was not covered)."""
     recs = _rows_records(rows)
     blob = json.dumps({"rows": recs, "payload": payload}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+CHECKSUM_SCOPE = "file"
+MAX_PAYLOAD_DEPTH = 64
+MAX_PAYLOAD_NODES = 5_000_000
+
+
+def _file_checksum(header: dict[str, Any], rows: pd.DataFrame) -> str:
+    """SHA-256 over everything in the file: format, schema version, meta (but the checksum itself),
+    payload and rows, so that editing ``fit_model_ids`` or any other field is detected."""
+    meta = {k: v for k, v in (header.get("meta") or {}).items() if k != "checksum"}
+    doc = {"format": header.get("format"), "schema_version": header.get("schema_version"), "meta": meta,
+           "payload": header.get("payload"), "rows": _rows_records(rows)}  # fmt: skip
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _check_payload_shape(path: Path, payload: Any) -> None:
+    """Bound the payload's nesting depth and size (walked iteratively, never recursively) and check every
+    tree in it (boosted models) before anything evaluates it."""
+    from hwnas.cost_models.boosted import check_tree
+
+    stack: list[tuple[Any, int]] = [(payload, 0)]
+    nodes = 0
+    while stack:
+        obj, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise _corrupt(path, f"payload nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+        if nodes > MAX_PAYLOAD_NODES:
+            raise _corrupt(path, f"payload has more than {MAX_PAYLOAD_NODES} values")
+        if isinstance(obj, dict):
+            if "left" in obj and "right" in obj and "value" in obj:
+                why = check_tree(obj)
+                if why:
+                    raise _corrupt(path, f"bad tree in the payload: {why}")
+            stack.extend((v, depth + 1) for v in obj.values() if isinstance(v, (dict, list)))
+        elif isinstance(obj, list):
+            stack.extend((v, depth + 1) for v in obj if isinstance(v, (dict, list)))
 
 
 def _rows_records(rows: pd.DataFrame) -> list[list[Any]]:
@@ -347,10 +387,11 @@ def save_cost_table(model: Any, path: str | Path, format: str | None = None) -> 
     path = Path(path)
     fmt = _format_of(path, format)
     rows = _normalise_rows(table.rows)
-    meta = dict(table.meta)
-    meta["checksum"] = _checksum(rows, table.payload)
+    meta = {k: v for k, v in table.meta.items() if k != "checksum"}
+    meta["checksum_scope"] = CHECKSUM_SCOPE
     header = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "meta": meta, "payload": table.payload}
     header = json.loads(json.dumps(header, default=_json_default))
+    header["meta"]["checksum"] = _file_checksum(header, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         doc = dict(header)
@@ -426,7 +467,11 @@ def load_cost_table(path: str | Path, fingerprint_id: str | None = None) -> Cost
         raise _corrupt(path, f"{type(exc).__name__}: {exc}") from exc
     if header.get("format") != FORMAT:
         raise _corrupt(path, f"format is {header.get('format')!r}, expected {FORMAT!r}")
+    if not isinstance(header, dict):
+        raise _corrupt(path, "the header is not an object")
     version = header.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _corrupt(path, f"schema_version {version!r} is not an integer")
     if version != SCHEMA_VERSION:
         raise SchemaError(
             f"{path}: cost-table schema version {version}, this hwnas reads version {SCHEMA_VERSION}",
@@ -441,8 +486,17 @@ def load_cost_table(path: str | Path, fingerprint_id: str | None = None) -> Cost
     except (TypeError, ValueError) as exc:
         raise _corrupt(path, f"bad row values: {exc}") from exc
     payload = header.get("payload")
-    if meta.get("checksum") != _checksum(rows, payload):
+    if not isinstance(meta, dict):
+        raise _corrupt(path, "meta is not an object")
+    if meta.get("checksum_scope") != CHECKSUM_SCOPE and meta.get("checksum") == _checksum(rows, payload):
+        raise SchemaError(
+            f"{path}: written by an older hwnas whose checksum does not cover the table's metadata "
+            "(which architectures were fitted on, the metric, the fingerprint), so edits there go unseen",
+            hint="re-export it with this hwnas (`hwnas fit ... --out`)",
+        )
+    if meta.get("checksum") != _file_checksum(header, rows):
         raise _corrupt(path, "checksum mismatch (the file was truncated or edited)")
+    _check_payload_shape(path, payload)
     table = CostTable(meta=meta, rows=rows, payload=payload)
     if fingerprint_id is not None:
         table.check_fingerprint(fingerprint_id)

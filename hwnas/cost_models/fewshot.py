@@ -298,12 +298,28 @@ def loo_scores(
     }
 
 
+def selection_aware_loo(
+    candidates: Sequence[str], feats: ReferenceFeatures, rows: np.ndarray, y_log: np.ndarray
+) -> np.ndarray:
+    """Leave-one-out predictions of the *whole* fit, method choice included: for each sample, the method
+    with the lowest inner LOO error on the other k - 1 samples, fitted on them, predicts it."""
+    k = len(rows)
+    out = np.empty(k)
+    for i in range(k):
+        keep = np.arange(k) != i
+        r, y = rows[keep], y_log[keep]
+        best = min(candidates, key=lambda m: float(np.mean((loo_predictions(m, feats, r, y) - y) ** 2)))
+        out[i] = _fit_predict(best, feats, r, y, rows[i : i + 1])[0]
+    return out
+
+
 def jackknife_band(y_log: np.ndarray, loo_log: np.ndarray, level: float = 0.90) -> tuple[float, float]:
     """Half-width ``q`` (in log-latency) of the jackknife conformal interval ``[ŷ·e^-q, ŷ·e^q]`` and the
     level it is valid at.
 
     ``q`` is the ⌈(k+1)·level⌉-th smallest leave-one-out residual ``|log y - log ŷ_(-i)|`` (the jackknife
-    interval of Barber et al., 2021, with the split-conformal rank). With too few samples for ``level``
+    interval of Barber et al., 2021, with the split-conformal rank; the residuals are those of the whole
+    procedure, method choice included: :func:`selection_aware_loo`). With too few samples for ``level``
     (⌈(k+1)·level⌉ > k) the largest residual is used and the level lowered to k / (k+1), the most the k
     residuals support; the returned level says so. Coverage is over new cells drawn like the samples; for
     a designed sample (``suggest-samples``) it is a nominal figure, checked by the few-shot benchmark.
@@ -413,7 +429,12 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         self.cv_scores_ = {m: loo_scores(m, feats, rows, y_log, loo[m]) for m in candidates}
         self.method_ = min(candidates, key=lambda m: self.cv_scores_[m]["loo_rmse_log"])
         self.cv_ = dict(self.cv_scores_[self.method_])
-        self.loo_log_ = loo[self.method_]
+        # The band must cover the whole procedure, method choice included: the chosen method's own LOO
+        # residuals are the smallest of the candidates' (selection makes them optimistic), so with "auto"
+        # each left-out sample is predicted by the method an inner LOO on the other k - 1 picks.
+        self.loo_log_ = (
+            selection_aware_loo(candidates, feats, rows, y_log) if len(candidates) > 1 else loo[self.method_]
+        )
         self.band_log_, self.level_ = jackknife_band(y_log, self.loo_log_, self.level)
         self.reference_columns_ = list(feats.columns)
         self.n_samples_ = len(rows)

@@ -173,6 +173,7 @@ def compare_searchers(
     cost_model: CostPredictor | None = None,
     n_jobs: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
+    executor: Any = None,
 ) -> Comparison:
     """Run each searcher for each seed for ``n_evals`` evaluations on ``objective``; summarise.
 
@@ -219,7 +220,26 @@ def compare_searchers(
         n_evals=n_evals,
         searcher_kwargs=searcher_kwargs or {},
     )
-    if n_jobs > 1:
+    if executor is not None:
+        # Each (searcher, seed) run is one job on the executor (e.g. a Ray task); the set-up travels once.
+        setup = executor.put(dict(_JOB))
+        for i, job in enumerate(jobs):
+            executor.submit(i, _run_one_with, job, setup)
+        results_by_index: dict[int, tuple[History, float]] = {}
+        while executor.in_flight:
+            for o in executor.wait():
+                if not o.ok:
+                    from hwnas.errors import MeasurementError
+
+                    raise MeasurementError(f"comparison run {jobs[o.key]} failed: {o.error}")
+                results_by_index[o.key] = o.value
+                if progress is not None:
+                    progress(jobs[o.key][0], len(results_by_index), len(jobs))
+        for i, job in enumerate(jobs):  # in job order, whatever order they finished in
+            h, wall = results_by_index[i]
+            histories[job[0]].append(h)
+            walls[job[0]].append(wall)
+    elif n_jobs > 1:
         import multiprocessing
 
         # fork: the workers inherit the objective and cost model (closures, tables) without pickling them.
@@ -263,6 +283,12 @@ def compare_searchers(
 
 
 _JOB: dict[str, Any] = {}
+
+
+def _run_one_with(job: tuple[str, int], setup: dict[str, Any]) -> tuple[History, float]:
+    """``_run_one`` on a worker that did not fork from the driver: the set-up comes as an argument."""
+    _JOB.update(setup)
+    return _run_one(job)
 
 
 def _run_one(job: tuple[str, int]) -> tuple[History, float]:

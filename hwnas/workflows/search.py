@@ -355,6 +355,7 @@ def run_comparison(
     n_jobs: int = 1,
     store: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
+    execution: Execution | None = None,
 ) -> Any:
     """Several searchers over seeds on one objective and budget (thesis figs. 3.5-3.6); what
     ``hwnas compare-searchers`` runs. Returns a :class:`~hwnas.searchers.compare.Comparison`."""
@@ -371,17 +372,28 @@ def run_comparison(
     pred = None
     if cost_spec.table is not None:
         pred, _ = cost_predictor(obj, cons, cost_spec)
-    return compare_searchers(
-        obj,
-        names,
-        seeds=range(seeds),
-        n_evals=evals,
-        constraints=cons,
-        tolerance=tolerance,
-        cost_model_samples=cost_spec.samples,
-        objective_name=objective_spec.name,
-        cost_features=cost_spec.features,
-        cost_model=pred,
-        n_jobs=n_jobs,
-        progress=progress,
-    )
+    executor = None
+    if execution is not None and execution.executor == "ray":
+        from hwnas.distributed.executor import make_executor
+
+        executor = make_executor("ray", workers=execution.workers, address=execution.address,
+                                 retries=execution.retries)
+    try:
+        return compare_searchers(
+            obj,
+            names,
+            seeds=range(seeds),
+            n_evals=evals,
+            constraints=cons,
+            tolerance=tolerance,
+            cost_model_samples=cost_spec.samples,
+            objective_name=objective_spec.name,
+            cost_features=cost_spec.features,
+            cost_model=pred,
+            n_jobs=n_jobs,
+            progress=progress,
+            executor=executor,
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown()

@@ -229,3 +229,16 @@ def test_a_kind_registers_itself_and_round_trips(tmp_path, synthetic_store):
         unregister_kind("test-mean")
     with pytest.raises(InputError, match="unknown cost model"):
         make_estimator("test-mean")
+
+
+def test_jackknife_band_rank_and_supported_level():
+    from hwnas.cost_models.fewshot import jackknife_band
+
+    y = np.zeros(10)
+    loo = np.array([0.01, -0.02, 0.03, -0.04, 0.05, -0.06, 0.07, -0.08, 0.09, -0.10])
+    q, level = jackknife_band(y, loo, 0.9)  # rank ceil(11 * 0.9) = 10: the largest residual
+    assert q == pytest.approx(0.10) and level == 0.9
+    q, level = jackknife_band(y, loo, 0.5)  # rank ceil(11 * 0.5) = 6
+    assert q == pytest.approx(0.06) and level == 0.5
+    q, level = jackknife_band(y[:5], loo[:5], 0.9)  # ceil(6 * 0.9) = 6 > 5: the level the 5 support
+    assert q == pytest.approx(0.05) and level == pytest.approx(5 / 6)

@@ -219,8 +219,20 @@ def test_fleet_profile_writes_each_device_to_one_store(cluster, tmp_path, capsys
 
     db = tmp_path / "fleet.db"
     cell = "nb201:|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
-    args = ["profile", "-m", cell, "--devices", "local-cpu,local-cpu-torch", "--address", cluster,
-            "--no-per-layer", "--no-memory", "--store", str(db), "--json"]
+    args = [
+        "profile",
+        "-m",
+        cell,
+        "--devices",
+        "local-cpu,local-cpu-torch",
+        "--address",
+        cluster,
+        "--no-per-layer",
+        "--no-memory",
+        "--store",
+        str(db),
+        "--json",
+    ]
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["device"] for r in res] == ["local-cpu", "local-cpu-torch"] and all(r["ok"] for r in res)
@@ -231,3 +243,30 @@ def test_fleet_profile_writes_each_device_to_one_store(cluster, tmp_path, capsys
     assert fps["local-cpu"]["backend"] != fps["local-cpu-torch"]["backend"]  # each device's own fingerprint
     store.close()
     assert main(["profile", "-m", cell, "--devices", "local-cpu,local-cpu", "--store", str(db)]) == 2
+
+
+def test_cli_compare_searchers_on_ray_equals_local(cluster, capsys) -> None:
+    from hwnas.cli.app import main
+
+    base = [
+        "compare-searchers",
+        "--objective",
+        "hyperpower-digits",
+        "--searchers",
+        "random_search,evolution",
+        "--seeds",
+        "2",
+        "--evals",
+        "10",
+        "-c",
+        CONS[0],
+        "-c",
+        CONS[1],
+        "--json",
+    ]
+    assert main(base) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*base, "--executor", "ray", "--address", cluster, "--workers", "2"]) == 0
+    on_ray = json.loads(capsys.readouterr().out)
+    for name in ("random_search", "evolution"):  # each run is deterministic: Ray changes where, not what
+        assert on_ray["searchers"][name]["best_curve_mean"] == local["searchers"][name]["best_curve_mean"]

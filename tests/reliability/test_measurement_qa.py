@@ -150,6 +150,9 @@ def test_fits_leave_flagged_records_out(capsys, tmp_path, fast_device):
     capsys.readouterr()
     with SQLiteStore(db) as s:
         recs = s.query()
+        for r in recs:  # start from "nothing flagged" (on a loaded machine real flags may be set), then one
+            r.extra = {**r.extra, "qa": {**r.extra["qa"], "flagged": False, "flags": []}}
+            s.add(r)
         flagged = next(r for r in recs if r.scope == "model" and r.metric == "latency_ms")
         flagged.extra = {**flagged.extra, "qa": {**flagged.extra["qa"], "flagged": True, "flags": ["loaded"]}}
         s.add(flagged)
