@@ -161,6 +161,28 @@ def _pair(v: int | tuple[int, ...] | list[int] | None) -> tuple[int, int] | None
     return (t[0], t[0]) if len(t) == 1 else (t[0], t[1])
 
 
+def same_conv(
+    batch: int, cin: int, cout: int, size: int, kernel: int, stride: int, groups: int = 1, name: str = ""
+) -> LayerSpec:
+    """A bias-free square conv2d with padding ``kernel // 2`` on a ``size``×``size`` input: the convolution
+    every MobileNet-style search space (MobileNetV2, FBNetV2) is built from."""
+    out = (size + 2 * (kernel // 2) - kernel) // stride + 1
+    return make_layer(
+        "conv2d",
+        (batch, cin, size, size),
+        (batch, cout, out, out),
+        name=name,
+        in_channels=cin,
+        out_channels=cout,
+        kernel=kernel,
+        stride=stride,
+        padding=kernel // 2,
+        dilation=1,
+        groups=groups,
+        bias=False,
+    )
+
+
 def make_layer(op: str, input_shape: Shape, output_shape: Shape, **fields: Any) -> LayerSpec:
     """Build a LayerSpec and fill in its analytic costs.
 

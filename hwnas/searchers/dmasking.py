@@ -36,7 +36,7 @@ from torch import nn
 
 from hwnas.cost_models.torch_costs import effective_layer_cost, gumbel_softmax_weights
 from hwnas.errors import InputError
-from hwnas.graph.layer import LayerSpec, make_layer
+from hwnas.graph.layer import LayerSpec, make_layer, same_conv
 from hwnas.spaces.fbnetv2 import BLOCK_TYPES, SKIP, FBNetV2Arch, FBNetV2Space, conv_out
 
 Weights = Mapping[str, torch.Tensor]
@@ -446,20 +446,7 @@ class DMaskingSupernet(nn.Module):
             return tuple(axes), specs
 
         def conv(cin: int, cout: int, h: int, k: int, s: int, groups: int) -> LayerSpec:
-            ho = conv_out(h, k, s)
-            return make_layer(
-                "conv2d",
-                (n, cin, h, h),
-                (n, cout, ho, ho),
-                in_channels=cin,
-                out_channels=cout,
-                kernel=k,
-                stride=s,
-                padding=k // 2,
-                dilation=1,
-                groups=groups,
-                bias=False,
-            )
+            return same_conv(n, cin, cout, h, k, s, groups)
 
         def same(op: str, c: int, h: int, **kw: Any) -> LayerSpec:
             return make_layer(op, (n, c, h, h), (n, c, h, h), **kw)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import InputError
-from hwnas.graph.layer import LayerSpec, ModelSpec, make_layer
+from hwnas.graph.layer import LayerSpec, ModelSpec, make_layer, same_conv
 
 ROW_TYPES = ("conv3x3", "conv1x1", "tbs", "avgpool", "fc")
 BLOCK_TYPES: dict[str, tuple[int, str]] = {  # name -> (depthwise kernel, activation); table 3.3 without SE
@@ -253,24 +253,9 @@ class FBNetV2Space:
 
         def conv(name: str, cin: int, cout: int, k: int, s: int, groups: int = 1) -> None:
             nonlocal hw
-            h_out = conv_out(hw, k, s)
-            out.append(
-                make_layer(
-                    "conv2d",
-                    (n, cin, hw, hw),
-                    (n, cout, h_out, h_out),
-                    name=name,
-                    in_channels=cin,
-                    out_channels=cout,
-                    kernel=k,
-                    stride=s,
-                    padding=k // 2,
-                    dilation=1,
-                    groups=groups,
-                    bias=False,
-                )
-            )
-            hw = h_out
+            spec = same_conv(n, cin, cout, hw, k, s, groups, name)
+            out.append(spec)
+            hw = spec.output_shape[2]
 
         def same(op: str, name: str, ch: int, **kw: Any) -> None:
             shape = (n, ch, hw, hw)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import InputError
-from hwnas.graph.layer import LayerSpec, ModelSpec, make_layer
+from hwnas.graph.layer import LayerSpec, ModelSpec, make_layer, same_conv
 
 # (out channels, number of blocks, first stride) per stage
 STAGES: tuple[tuple[int, int, int], ...] = (
@@ -350,22 +350,8 @@ class MBV2Space:
 
         def conv(name: str, block: int | str, cin: int, cout: int, k: int, s: int, groups: int = 1) -> None:
             nonlocal hw
-            h_out = (hw + 2 * (k // 2) - k) // s + 1
-            spec = make_layer(
-                "conv2d",
-                (n, cin, hw, hw),
-                (n, cout, h_out, h_out),
-                name=name,
-                in_channels=cin,
-                out_channels=cout,
-                kernel=k,
-                stride=s,
-                padding=k // 2,
-                dilation=1,
-                groups=groups,
-                bias=False,
-            )
-            hw = h_out
+            spec = same_conv(n, cin, cout, hw, k, s, groups, name)
+            hw = spec.output_shape[2]
             out.append(_with_block(spec, block))
 
         def same(op: str, name: str, block: int | str, c: int, **kw: Any) -> None:
