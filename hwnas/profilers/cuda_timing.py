@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from hwnas.device_config import RepeatPolicy
-from hwnas.profilers.timing import _CHECK_EVERY, TimingResult, median_ci, summarize
+from hwnas.profilers.timing import TimingResult, sample_until, summarize, warm_up
 
 # One sample should last at least this long on the GPU: launch overhead and event resolution (~0.5 µs)
 # stay small against it.
@@ -62,32 +60,13 @@ def measure_events(
     if event_factory is None or synchronize is None:
         f, s = _torch_events()
         event_factory, synchronize = event_factory or f, synchronize or s
-    t_warm, warmed = clock(), 0
-    for _ in range(policy.warmup):
-        fn()
-        warmed += 1
-        if clock() - t_warm >= policy.max_seconds:
-            break
+    warmed = warm_up(fn, policy, clock)
     synchronize()
     k = 1
     while k < 10_000 and _sample_ms(fn, k, event_factory) * k < min_sample_ms:
         k *= 10
     synchronize()
-    samples: list[float] = []
-    start = clock()
-    stop = "max_repeats"
-    while len(samples) < policy.max_repeats:
-        samples.append(_sample_ms(fn, k, event_factory))
-        n = len(samples)
-        if n >= policy.min_repeats and (n - policy.min_repeats) % _CHECK_EVERY == 0:
-            lo, hi = median_ci(samples)
-            med = float(np.median(samples))
-            if med > 0 and (hi - lo) / 2.0 / med <= policy.target_ci_rel:
-                stop = "ci"
-                break
-        if n >= policy.min_repeats and clock() - start >= policy.max_seconds:
-            stop = "max_seconds"
-            break
+    samples, stop, start = sample_until(lambda: _sample_ms(fn, k, event_factory), policy, clock)
     return TimingResult(summarize(samples), k, warmed, stop, clock() - start)
 
 

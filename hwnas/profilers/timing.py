@@ -111,21 +111,42 @@ def measure(
     count is whatever the caller fixed beforehand (the profiler sets and records it). Warm-up stops
     early once it has lasted ``max_seconds`` (at least one call), so slow models do not warm up for ages.
     """
+    warmed = warm_up(fn, policy, clock)
+    k = _calls_per_sample(fn, min_sample_s) if min_sample_s > 0 else 1
+
+    def sample() -> float:
+        t0 = clock()
+        for _ in range(k):
+            fn()
+        return (clock() - t0) * 1e3 / k
+
+    samples, stop, start = sample_until(sample, policy, clock)
+    return TimingResult(summarize(samples), k, warmed, stop, clock() - start)
+
+
+def warm_up(fn: Callable[[], object], policy: RepeatPolicy, clock: Callable[[], float]) -> int:
+    """Call ``fn`` ``policy.warmup`` times, stopping early once warm-up has lasted ``max_seconds`` (a slow
+    model is warm enough by then); returns the calls made."""
     t_warm, warmed = clock(), 0
     for _ in range(policy.warmup):
         fn()
         warmed += 1
-        if clock() - t_warm >= policy.max_seconds:  # a slow model: warm enough after max_seconds
+        if clock() - t_warm >= policy.max_seconds:
             break
-    k = _calls_per_sample(fn, min_sample_s) if min_sample_s > 0 else 1
+    return warmed
+
+
+def sample_until(
+    sample: Callable[[], float], policy: RepeatPolicy, clock: Callable[[], float]
+) -> tuple[list[float], str, float]:
+    """The adaptive repeat rule every timer shares: take samples until the median's CI is within
+    ``target_ci_rel``, or ``max_seconds`` / ``max_repeats`` is hit. Returns (samples, why it stopped,
+    start time on ``clock``)."""
     samples: list[float] = []
     start = clock()
     stop = "max_repeats"
     while len(samples) < policy.max_repeats:
-        t0 = clock()
-        for _ in range(k):
-            fn()
-        samples.append((clock() - t0) * 1e3 / k)
+        samples.append(sample())
         n = len(samples)
         if n >= policy.min_repeats and (n - policy.min_repeats) % _CHECK_EVERY == 0:
             lo, hi = median_ci(samples)
@@ -136,4 +157,4 @@ def measure(
         if n >= policy.min_repeats and clock() - start >= policy.max_seconds:
             stop = "max_seconds"
             break
-    return TimingResult(summarize(samples), k, warmed, stop, clock() - start)
+    return samples, stop, start
