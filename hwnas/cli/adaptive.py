@@ -66,7 +66,8 @@ def profiler_cost_fn(device: str, store: Any, *, want_energy: bool) -> tuple[Cal
         key = hashlib.sha1(json.dumps(dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:10]
         rm = from_module(module.eval(), input_shape, name="adaptive-net", model_id=f"adaptive-net:{key}")
         profiler.profile(rm, store, per_layer=False, whole_model=True, memory=False)
-        got = {m.metric: float(m.value) for m in store.query(model_id=rm.model_id, scope="model")}
+        records = store.query(model_id=rm.model_id, scope="model", device=config.name)
+        got = {m.metric: float(m.value) for m in records}
         if "latency_ms" not in got:
             raise InputError(f"device {config.name} measured no latency for {rm.model_id}")
         return {k: v for k, v in got.items() if k in ("latency_ms", "energy_mj")}
