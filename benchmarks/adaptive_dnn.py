@@ -21,7 +21,6 @@ the three-network local case on a sub-pool (thesis table 4.2). Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os
@@ -92,9 +91,7 @@ def run_case(prob, pool, args, label: str) -> dict:
 
 
 def main() -> None:
-    from hwnas.device_config import load_device
-    from hwnas.graph.models import from_module
-    from hwnas.profilers.registry import get_profiler
+    from hwnas.profilers.device_costs import stored_cost_fn
     from hwnas.searchers.adaptive import (
         AdaptiveProblem,
         NetworkCosts,
@@ -136,20 +133,8 @@ def main() -> None:
         trainer.get(c)
     train_s = time.perf_counter() - t0
 
-    def cost_fn(device: str):
-        prof = get_profiler(load_device(device), clock="cpu")
-
-        def measure(cfg, module, shape):
-            key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
-            rm = from_module(module.eval(), shape, name="adaptive-net", model_id=f"adaptive-net:{key}")
-            prof.profile(rm, store, per_layer=False, whole_model=True, memory=False)
-            got = {m.metric: m.value for m in store.query(model_id=rm.model_id, scope="model",
-                                                          device=prof.config.name)}  # fmt: skip
-            return {"latency_ms": float(got["latency_ms"])}
-
-        return measure
-
-    edge, server = cost_fn("local-cpu"), cost_fn("local-cpu-torch")
+    edge, _, _ = stored_cost_fn("local-cpu", store, want_energy=False, clock="cpu")
+    server, _, _ = stored_cost_fn("local-cpu-torch", store, want_energy=False, clock="cpu")
     t0 = time.perf_counter()
     base = NetworkCosts(trainer.build, dd.input_shape, edge, server_cost_fn=server,
                         edge_power_w=args.edge_power_w, idle_power_w=args.idle_power_w)  # fmt: skip

@@ -7,10 +7,8 @@ profilers, whole-model latency, energy where a sensor exists), the problem and t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,36 +41,6 @@ def parse_energy_budget(texts: list[str]) -> float | None:
     if cons and not (cons[0].budget > 0):
         raise InputError(f"energy budget must be > 0 mJ, got {cons[0].budget:g}")
     return cons[0].budget if cons else None
-
-
-def profiler_cost_fn(device: str, store: Any, *, want_energy: bool) -> tuple[Callable[..., dict], bool, Any]:
-    """Whole-model latency (and energy where the device has a sensor) of a torch module on ``device``,
-    measured once per network and kept in the store (a rerun reads it back)."""
-    from hwnas.device_config import load_device
-    from hwnas.graph.models import from_module
-    from hwnas.profilers.registry import availability, get_profiler
-
-    config = load_device(device)
-    ok, why = availability(config)
-    if not ok:
-        raise DeviceUnavailableError(f"device {config.name} is not usable here: {why}")
-    profiler = get_profiler(config)
-    has_energy = False
-    if want_energy:
-        sampler = profiler.power_sampler()
-        has_energy = bool(sampler is not None and sampler.available()[0])
-
-    def measure(cfg: Mapping[str, Any], module: Any, input_shape: tuple[int, ...]) -> dict[str, float]:
-        key = hashlib.sha1(json.dumps(dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:10]
-        rm = from_module(module.eval(), input_shape, name="adaptive-net", model_id=f"adaptive-net:{key}")
-        profiler.profile(rm, store, per_layer=False, whole_model=True, memory=False)
-        records = store.query(model_id=rm.model_id, scope="model", device=config.name)
-        got = {m.metric: float(m.value) for m in records}
-        if "latency_ms" not in got:
-            raise InputError(f"device {config.name} measured no latency for {rm.model_id}")
-        return {k: v for k, v in got.items() if k in ("latency_ms", "energy_mj")}
-
-    return measure, has_energy, config
 
 
 def run_adaptive(
@@ -114,8 +82,10 @@ def run_adaptive(
         )
     if searcher not in SEARCHERS:
         raise InputError(f"unknown adaptive searcher {searcher!r}", hint=f"one of {', '.join(SEARCHERS)}")
+    from hwnas.profilers.device_costs import stored_cost_fn
+
     store = open_store(store_path)
-    edge_fn, has_energy, edge_cfg = profiler_cost_fn(edge_device, store, want_energy=True)
+    edge_fn, has_energy, edge_cfg = stored_cost_fn(edge_device, store, want_energy=True)
     if not has_energy and edge_power_w is None:
         raise DeviceUnavailableError(
             f"device {edge_cfg.name} has no readable power sensor, so its energy cannot be measured",
@@ -126,7 +96,7 @@ def run_adaptive(
     placement = "local"
     if server_device is not None:
         placement = "remote"
-        server_fn, _, _ = profiler_cost_fn(server_device, store, want_energy=False)
+        server_fn, _, _ = stored_cost_fn(server_device, store, want_energy=False)
         lk = link_from(link or edge_cfg.connection.get("link") or None)
         if idle_power_w is None and edge_cfg.power.idle_power_mw is not None:
             idle_power_w = edge_cfg.power.idle_power_mw / 1e3

@@ -74,3 +74,38 @@ def device_cost_fn(
         return costs
 
     return measure
+
+
+def stored_cost_fn(
+    device: str, store: Any, *, want_energy: bool, clock: str | None = None, model_name: str = "adaptive-net"
+) -> tuple[Callable[[Mapping[str, Any], Any, tuple[int, ...]], dict[str, float]], bool, Any]:
+    """``(measure, has_energy, config)``: whole-model ``latency_ms`` (and ``energy_mj`` where the device
+    has a readable power sensor and ``want_energy``) of a torch module on ``device``.
+
+    Unlike :func:`device_cost_fn` it resumes: a network already in the store is read back, not measured
+    again (the adaptive-DNN search prices the same networks in every θ sweep and every rerun)."""
+    from hwnas.device_config import load_device
+    from hwnas.graph.models import from_module
+    from hwnas.profilers.registry import availability, get_profiler
+
+    config = load_device(device)
+    ok, why = availability(config)
+    if not ok:
+        raise DeviceUnavailableError(f"device {config.name} is not usable here: {why}")
+    profiler = get_profiler(config, **({"clock": clock} if clock else {}))
+    has_energy = False
+    if want_energy:
+        sampler = profiler.power_sampler()
+        has_energy = bool(sampler is not None and sampler.available()[0])
+
+    def measure(cfg: Mapping[str, Any], module: Any, input_shape: tuple[int, ...]) -> dict[str, float]:
+        key = hashlib.sha1(json.dumps(dict(cfg), sort_keys=True, default=str).encode()).hexdigest()[:10]
+        rm = from_module(module.eval(), input_shape, name=model_name, model_id=f"{model_name}:{key}")
+        profiler.profile(rm, store, per_layer=False, whole_model=True, memory=False)
+        records = store.query(model_id=rm.model_id, scope="model", device=config.name)
+        got = {m.metric: float(m.value) for m in records}
+        if "latency_ms" not in got:
+            raise InputError(f"device {config.name} measured no latency for {rm.model_id}")
+        return {k: v for k, v in got.items() if k in ("latency_ms", "energy_mj")}
+
+    return measure, has_energy, config
