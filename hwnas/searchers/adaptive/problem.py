@@ -196,8 +196,11 @@ class AdaptiveProblem:
             raise InputError(f"unknown placement {placement!r}", hint=f"one of {', '.join(PLACEMENTS)}")
         if n_networks not in (2, 3):
             raise InputError(f"adaptive DNNs here cascade 2 or 3 networks, got {n_networks}")
-        if not np.isfinite(budget) or budget <= 0 and form == "energy" or budget < 0:
-            raise InputError(f"budget must be a finite positive number, got {budget}")
+        # An energy budget must be > 0 mJ; an error-increase budget may be 0 points (no loss allowed).
+        lowest_ok = 0.0 if form == "error" else np.nextafter(0.0, 1.0)
+        if not (np.isfinite(budget) and budget >= lowest_ok):
+            what = ">= 0 points" if form == "error" else "> 0 mJ"
+            raise InputError(f"budget must be a finite number {what}, got {budget}")
         self.trainer = trainer
         self.costs = costs
         self.m = n_networks
