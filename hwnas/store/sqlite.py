@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -176,10 +177,7 @@ class SQLiteStore(Store):
         except sqlite3.OperationalError as exc:
             raise InputError(f"store {self.path}: cannot open: {exc}", hint=self._open_hint()) from exc
         try:
-            self._migrate()
-            if not read_only:
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._prepare_with_retry()
         except sqlite3.OperationalError as exc:
             self._conn.close()
             text = str(exc)
@@ -195,6 +193,31 @@ class SQLiteStore(Store):
         except HwnasError:
             self._conn.close()
             raise
+
+    def _prepare(self) -> None:
+        self._migrate()
+        if not self.read_only:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+
+    def _prepare_with_retry(self, patience_s: float = 30.0) -> None:
+        """Migrate and switch to WAL, retrying while other processes do the same.
+
+        SQLite skips its busy handler where waiting could deadlock (a reader asking to write while another
+        writer waits for it, or the switch to WAL while another connection reads), so concurrent first use
+        of a new store can see "database is locked" at once; backing off and retrying resolves it."""
+        deadline = time.monotonic() + patience_s
+        delay = 0.01
+        while True:
+            try:
+                self._prepare()
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (1.0 + random.random()))
+            delay = min(delay * 2.0, 0.5)
 
     def _check_path(self) -> None:
         """Reasons a path cannot be a store that SQLite would report obscurely ("unable to open")."""
@@ -253,7 +276,7 @@ class SQLiteStore(Store):
             )
 
     def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        version = self._conn.execute("PRAGMA user_version").fetchall()[0][0]
         self._check_version(version)
         if version == 0:
             ours, others = self._foreign_tables()
@@ -279,7 +302,7 @@ class SQLiteStore(Store):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 # Re-read under the write lock: another process may have migrated meanwhile.
-                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                version = self._conn.execute("PRAGMA user_version").fetchall()[0][0]
                 self._check_version(version)
                 if version == 0:
                     self._recover_half_created()
