@@ -1,5 +1,5 @@
-"""KernelPredictor: the estimator contract, monotonicity, intervals and the out-of-range flag, the export round
-trip, the cost interface and `hwnas predict` with a kernel predictor.
+"""KernelPredictor: the estimator contract, monotonicity, intervals and the out-of-range flag, the export
+round trip, the cost interface and `hwnas predict` with a kernel predictor.
 
 Latencies here are synthetic (a roofline-like sum of a call cost, compute and bytes, with log-normal noise)
 over configurations drawn from ``graph.kernels.SAMPLING_RANGES``: these tests check the estimator's logic,
@@ -145,7 +145,8 @@ def test_out_of_range_unit_is_flagged_with_a_wider_interval(fitted):
 
 
 def test_overhead_fit_and_model_interval(fitted):
-    nets = [_mbv2(*w) for w in (("k3e3",), ("k3e6",), ("k5e3",), ("k5e6",), ("k3e3", "k5e6"), ("k5e3", "k3e6"))]
+    pairs = (("k3e3",), ("k3e6",), ("k5e3",), ("k5e6",), ("k3e3", "k5e6"), ("k5e3", "k3e6"))
+    nets = [_mbv2(*w) for w in pairs]
     sums = np.array([fitted.price_units(n)["value"].sum() for n in nets])
     measured = 1.2 * sums + 0.4
     fitted_oh = copy.deepcopy(fitted).fit_overhead(nets, measured, ids=[str(i) for i in range(6)])
