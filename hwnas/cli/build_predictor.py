@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         ),  # fmt: skip
         rounds: int = typer.Option(4, "--rounds", min=0, max=100, help="Adaptive rounds (0: initial only)."),
         calibration_models: int = typer.Option(
-            8, "--calibration-models", min=0, max=200,
+            10, "--calibration-models", min=0, max=200,
             help="Whole networks (MobileNetV2 / NAS-Bench-201 space points, never torchvision's) timed for "
             "the per-backend overhead and the model-level interval; 0 skips it.",
         ),  # fmt: skip

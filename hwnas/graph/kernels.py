@@ -218,7 +218,7 @@ _K_DW = FieldRange(values=(3, 5, 7), weights=(0.5, 0.35, 0.15))
 _STRIDE = FieldRange(values=(1, 2), weights=(0.7, 0.3))
 _ACT_CONV = FieldRange(values=(0, 1, 2, 3), weights=(0.3, 0.4, 0.15, 0.15))  # what ORT fuses into a conv
 _ONE = FieldRange(values=(1,))
-_POOL_K = FieldRange(values=(2, 3), weights=(0.4, 0.6))
+_POOL_K = FieldRange(values=(1, 2, 3), weights=(0.1, 0.4, 0.5))  # k 1: an adaptive pool that keeps the size
 SAMPLING_RANGES: dict[str, dict[str, FieldRange]] = {
     "conv": {"cin": _CH_IN, "cout": _CH, "hw": _HW, "k": _K, "stride": _STRIDE, "act": _ACT_CONV,
              "dilation": _ONE, "batch": _ONE},

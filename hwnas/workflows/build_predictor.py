@@ -76,7 +76,7 @@ class BuildSpec:
     threads: int = 1
     rounds: int = 4
     seed: int = 0
-    calibration_models: int = 8
+    calibration_models: int = 10
     predictor_params: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
