@@ -326,6 +326,10 @@ def build_predictor(spec: BuildSpec, *, progress: Progress | None = None,
         if not res.stop_reason:
             res.stop_reason = "sample budget" if len(have) >= spec.samples else "rounds done"
 
+        if not have:
+            why = "every kernel failed" if res.failures else f"time budget {spec.time_budget_s} s spent"
+            raise InputError(f"no kernel measured for {config.name}: {why}",
+                             hint="; ".join(res.failures[:3]) or "raise --time-budget")  # fmt: skip
         phase("final fit")
         df, pred, err = fit()
         res.fitted_on = int(len(df))
