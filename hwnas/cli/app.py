@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "hwnas.cli.devices",
     "hwnas.cli.analyze",
     "hwnas.cli.profile",
+    "hwnas.cli.build_predictor",
     "hwnas.cli.store_cmds",
     "hwnas.cli.cost_models",
     "hwnas.cli.nb201",
