@@ -40,7 +40,8 @@ def _run(capsys, argv):
     ],
 )
 def test_bad_constraint_exits_2(tmp_path, capsys, bad, message):
-    rc, _, err = _run(capsys, ["new-device", "--constraint", bad, "--k", "5", "--store", str(tmp_path / "s.db")])
+    argv = ["new-device", "--constraint", bad, "--k", "5", "--store", str(tmp_path / "s.db")]
+    rc, _, err = _run(capsys, argv)
     assert rc == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "s.db").exists()  # nothing measured, no store created
 
