@@ -77,8 +77,8 @@ def nested_choice(res: dict, cands: list[str], devices: list[str]) -> dict:
     return out
 
 
-def report(res: dict, devices: list[str], n_evals: int) -> list[str]:
-    arms = [a for a in ARMS if a in res]
+def report(res: dict, devices: list[str], n_evals: int, only: list[str] | None = None) -> list[str]:
+    arms = [a for a in ARMS if a in res and (only is None or a in only)]
     cell = [a for a in arms if a.startswith("cell_bo")]
     lines = [f"mean regret after {n_evals} evaluations (points) / mean violations; CIFAR-10, p25 budget"]
     head = "| device | " + " | ".join(arms) + " |"
@@ -186,7 +186,7 @@ def main() -> None:
         for a in res
     }
     res = {a: {d: v for d, v in res[a].items() if v} for a in res if any(res[a].values())}
-    lines = report(res, devices, args.evals)
+    lines = report(res, devices, args.evals, arms)
     lines.append(f"load average at the end {os.getloadavg()}; 2-core AMD EPYC VM, shared; CPU clock")
     text = "\n".join(lines)
     print(text)
