@@ -56,6 +56,7 @@ class OnlineFewShot(PredictorBase):
         for a, v in zip(archs, latency_ms, strict=True):
             self.measured[str(a)] = float(v)
         self.n_refits = 0
+        self._row: dict[str, int] | None = None
         self._fit(first=True)
 
     def _fit(self, first: bool = False) -> None:
@@ -70,13 +71,15 @@ class OnlineFewShot(PredictorBase):
             self.method_ = self.estimator.method_
         frame = self.estimator.predict_all()
         lo, hi = _interval_columns(frame)
-        self._row = {a: i for i, a in enumerate(frame["arch"].astype(str))}
+        if getattr(self, "_row", None) is None or len(self._row) != len(frame):
+            # the reference table's cells, in its row order: the same at every refit, so built once
+            self._row = {a: i for i, a in enumerate(frame["arch"].astype(str).tolist())}
         self._value = frame["latency_ms"].to_numpy(float).copy()
         self._lower = frame[lo].to_numpy(float).copy()
         self._upper = frame[hi].to_numpy(float).copy()
         self.level = float(frame["level"].iloc[0]) if "level" in frame.columns else 0.9
         for a, v in self.measured.items():  # a measured cell is its measurement
-            i = self._row.get(a)
+            i = self._row.get(a) if self._row is not None else None
             if i is not None:
                 self._value[i] = self._lower[i] = self._upper[i] = v
         self.n_refits += 0 if first else 1
@@ -105,7 +108,7 @@ class OnlineFewShot(PredictorBase):
         rows = np.empty(len(archs), dtype=np.int64)
         for j, a in enumerate(archs):
             arch = self.key(a)
-            i = self._row.get(arch)
+            i = self._row.get(arch) if self._row is not None else None
             if i is None:
                 raise InputError(f"cell {arch!r} is not in the few-shot reference table")
             rows[j] = i
