@@ -107,7 +107,8 @@ def report(res: dict, devices: list[str], n_evals: int, only: list[str] | None =
         nest = nested_choice(res, cands, devices)
         rnd = means.get("random_search", np.nan)
         lines.append(
-            f"in-sample: {ins} chosen on all 13 devices, scored on them: mean regret {means[ins]:.3f}"
+            f"in-sample: {ins} chosen on all {len(devices)} devices, scored on them: "
+            f"mean regret {means[ins]:.3f}"
         )
         nested_mean = np.mean([v["regret"] for v in nest.values()])
         lines.append(f"nested (leave-one-device-out): mean regret {nested_mean:.3f}; "
@@ -127,7 +128,8 @@ def report(res: dict, devices: list[str], n_evals: int, only: list[str] | None =
             if "evolution" in full
             else np.nan
         )
-        lines.append(f"nested (fixed split: chosen on {TUNE_SPLIT}): {split_pick}; on the other 9 devices "
+        lines.append(f"nested (fixed split: chosen on {TUNE_SPLIT}): {split_pick}; "
+                     f"on the other {len(rest)} devices "
                      f"mean regret {sp:.3f} vs random search {rr:.3f}, evolution {ev:.3f}")  # fmt: skip
         ahead = (
             [
@@ -138,7 +140,8 @@ def report(res: dict, devices: list[str], n_evals: int, only: list[str] | None =
             if "random_search" in full
             else []
         )
-        lines.append(f"nested choice ahead of random search with rejection on {len(ahead)}/13 devices; "
+        lines.append(f"nested choice ahead of random search with rejection on {len(ahead)}/{len(devices)} "
+                     "devices; "
                      f"random search mean {rnd:.3f}")  # fmt: skip
     return lines
 
