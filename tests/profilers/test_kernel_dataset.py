@@ -124,3 +124,16 @@ def test_loading_an_empty_store_says_what_to_run(tmp_path):
 
     with SQLiteStore(tmp_path / "k.db") as store, pytest.raises(InputError, match="build-predictor"):
         kd.load_kernel_dataset(store, device="local-cpu")
+
+
+def test_on_an_eager_backend_a_kernel_is_the_sum_of_its_units(tmp_path):
+    pytest.importorskip("torch")
+    torch_cpu = load_device("local-cpu-torch")
+    kp = kd.KernelProfiler(torch_cpu, clock="cpu", threads=1, repeat=FAST, remeasure=False)
+    with SQLiteStore(tmp_path / "k.db") as store:
+        kp.measure(TINY[:1], store)  # conv + bn + relu: three kernels in eager torch
+        recs = store.query(scope="unit", model_id=kd.MODEL_PREFIX + TINY[0].key())
+        df = kd.load_kernel_dataset(store, kp.fingerprint_id())
+        assert kp.measure(TINY[:1], store).skipped == 1
+    assert len(recs) == 3 and len(df) == 1 and df["n_units"].iloc[0] == 3
+    assert df["latency_ms"].iloc[0] == pytest.approx(sum(r.value for r in recs))
