@@ -21,10 +21,11 @@ DataFrame columns (one row per kernel): ``kind``, ``key``, every config field of
 :class:`~hwnas.graph.kernels.KernelConfig` (0 where the kind has none), the analytic features of
 ``KernelConfig.features()`` prefixed ``f_`` (``f_macs``, ``f_flops``, ``f_input_bytes``, ``f_output_bytes``,
 ``f_weight_bytes``, ``f_bytes``, ``f_params``, ``f_out_hw``), ``latency_ms`` (median), ``ci_low_ms``,
-``ci_high_ms``, ``n_samples``, ``body_ms`` (the unit's own kernels, without NCHWc reorders at its ends
-and the session call; NaN where the runner cannot split), ``flagged`` (QA), ``qa_flags`` (comma-joined),
-``usable`` (no flag of :data:`FIT_EXCLUDED_FLAGS`), ``n_units`` (units the backend split the kernel
-into: 1 on onnxruntime; the latency columns sum them), ``load_avg_1m``, ``fingerprint_id``, ``created_at``.
+``ci_high_ms``, ``min_ms`` (the fastest sample: contention only adds time), ``n_samples``, ``body_ms``
+(the unit's own kernels, without NCHWc reorders at its ends and the session call; NaN where the runner
+cannot split), ``flagged`` (QA), ``qa_flags`` (comma-joined), ``usable`` (no flag of
+:data:`FIT_EXCLUDED_FLAGS`), ``n_units`` (units the backend split the kernel into: 1 on onnxruntime; the
+latency columns sum them), ``load_avg_1m``, ``fingerprint_id``, ``created_at``.
 """
 
 from __future__ import annotations
@@ -407,6 +408,8 @@ def load_kernel_dataset(store: Any, fingerprint_id: str | None = None, *, device
         row.update(latency_ms=float(sum(r.value for r in parts)),
                    ci_low_ms=float(sum(st.ci_low for st in stats)) if has else math.nan,
                    ci_high_ms=float(sum(st.ci_high for st in stats)) if has else math.nan,
+                   min_ms=float(sum(min(st.samples) for st in stats)) if has and all(
+                       st.samples for st in stats) else math.nan,
                    n_samples=int(min(st.n for st in stats)) if has else 0, n_units=len(parts),
                    body_ms=body, flagged=bool(flags), qa_flags=",".join(flags),
                    usable=not FIT_EXCLUDED_FLAGS.intersection(flags),

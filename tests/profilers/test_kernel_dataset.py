@@ -78,6 +78,7 @@ def test_kernels_are_timed_alone_into_the_store_and_loaded_as_a_frame(profiler, 
         df = kd.load_kernel_dataset(store, profiler.fingerprint_id())
     assert sorted(df["key"]) == sorted(c.key() for c in TINY)
     assert (df["latency_ms"] > 0).all() and (df["ci_high_ms"] >= df["ci_low_ms"]).all()
+    assert (df["min_ms"] <= df["latency_ms"]).all() and (df["min_ms"] > 0).all()
     conv = df[df["kind"] == "conv"].iloc[0]
     assert conv["cin"] == 8 and conv["k"] == 3 and conv["f_macs"] == 16 * 8 * 9 * 64
     assert {"flagged", "qa_flags", "usable", "load_avg_1m", "body_ms"} <= set(df.columns)
