@@ -131,8 +131,12 @@ Progress = Callable[[str, int, int], None]  # (description, done, total)
 
 def _default_factory(params: dict[str, Any]) -> Callable[[], Any]:
     def make() -> Any:
-        from hwnas.cost_models.kernel_predictor import KernelPredictor
-
+        try:
+            from hwnas.cost_models.kernel_predictor import KernelPredictor
+        except ModuleNotFoundError as exc:
+            raise InputError("no kernel predictor estimator: hwnas.cost_models.kernel_predictor is missing",
+                             hint="the kernel dataset is in the store; rerun once it is installed (resumes)"
+                             ) from exc  # fmt: skip
         return KernelPredictor(**params)
 
     return make
