@@ -149,7 +149,7 @@ def profile(
     from hwnas.profilers.qa import QAStore
 
     what = resolved[0].name if len(resolved) == 1 else f"{len(resolved)} models"
-    with open_store(store_path) as raw_store:
+    with open_store(store_path) as raw_store, profiler:  # the profiler's power source closed after
         store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
         with progress(f"profiling {what}", None, enabled=not quiet and not json_out) as advance:
             run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,

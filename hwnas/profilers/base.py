@@ -161,6 +161,16 @@ class Profiler:
             fields["allocator"] = self.config.allocator
         return Fingerprint(fp.device, fields)
 
+    def close(self) -> None:
+        """Release what the profiler holds open between calls (a tegrastats child, NVML); it reopens on the
+        next call. Also ``with get_profiler(config) as p:``."""
+
+    def __enter__(self) -> Profiler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def power_sampler(self) -> Any:
         """The sampler passed in, else the one the config's ``power.sampler`` names (None: none)."""
         if self._power_sampler is None:
