@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "hwnas.cli.store_cmds",
     "hwnas.cli.cost_models",
     "hwnas.cli.nb201",
+    "hwnas.cli.new_device",
     "hwnas.cli.search",
     "hwnas.cli.parse",
     "hwnas.cli.adaptive",

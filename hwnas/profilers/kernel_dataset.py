@@ -21,9 +21,11 @@ DataFrame columns (one row per kernel): ``kind``, ``key``, every config field of
 :class:`~hwnas.graph.kernels.KernelConfig` (0 where the kind has none), the analytic features of
 ``KernelConfig.features()`` prefixed ``f_`` (``f_macs``, ``f_flops``, ``f_input_bytes``, ``f_output_bytes``,
 ``f_weight_bytes``, ``f_bytes``, ``f_params``, ``f_out_hw``), ``latency_ms`` (median), ``ci_low_ms``,
-``ci_high_ms``, ``n_samples``, ``body_ms`` (the unit's own kernels, without NCHWc reorders at its ends
-and the session call; NaN where the runner cannot split), ``flagged`` (QA), ``qa_flags`` (comma-joined),
-``usable`` (no flag of :data:`FIT_EXCLUDED_FLAGS`), ``load_avg_1m``, ``fingerprint_id``, ``created_at``.
+``ci_high_ms``, ``min_ms`` (the fastest sample: contention only adds time), ``n_samples``, ``body_ms``
+(the unit's own kernels, without NCHWc reorders at its ends and the session call; NaN where the runner
+cannot split), ``flagged`` (QA), ``qa_flags`` (comma-joined), ``usable`` (no flag of
+:data:`FIT_EXCLUDED_FLAGS`), ``n_units`` (units the backend split the kernel into: 1 on onnxruntime; the
+latency columns sum them), ``load_avg_1m``, ``fingerprint_id``, ``created_at``.
 """
 
 from __future__ import annotations
@@ -289,16 +291,20 @@ class KernelProfiler:
         """Kernel keys already in ``store`` for this device set-up."""
         return measured_keys(store, self.fingerprint_id())
 
-    def _identity(self, cfg: KernelConfig) -> tuple[Any, ...]:
+    def _identities(self, cfg: KernelConfig) -> list[tuple[Any, ...]]:
+        """Record identities of ``cfg``: one per unit the backend's fusion rules make of its layers (one
+        on onnxruntime; conv, bn and act apart on an eager backend, summed by the loader)."""
         from hwnas.graph.fusion import fuse
         from hwnas.store.records import Measurement
 
-        unit = fuse(kernel_layers(cfg), self.profiler.spec.fusion)[0]
-        m = Measurement(device=self.config.name, fingerprint_id=self.fingerprint_id(),
-                        backend=self.profiler.backend, model_id=MODEL_PREFIX + cfg.key(), scope="unit",
-                        metric="latency_ms", value=0.0, layer_key=unit.key(), layer_index=unit.indices[0],
-                        mode=MODE, batch_size=cfg.batch)  # fmt: skip
-        return m.identity()
+        out = []
+        for unit in fuse(kernel_layers(cfg), self.profiler.spec.fusion):
+            m = Measurement(device=self.config.name, fingerprint_id=self.fingerprint_id(),
+                            backend=self.profiler.backend, model_id=MODEL_PREFIX + cfg.key(), scope="unit",
+                            metric="latency_ms", value=0.0, layer_key=unit.key(), layer_index=unit.indices[0],
+                            mode=MODE, batch_size=cfg.batch)  # fmt: skip
+            out.append(m.identity())
+        return out
 
     def measure(self, cfgs: Sequence[KernelConfig], store: Any, *,
                 progress: Callable[[int, int, KernelConfig, bool], None] | None = None,
@@ -318,7 +324,7 @@ class KernelProfiler:
                 if deadline is not None and time.monotonic() >= deadline:
                     res.stopped = "time budget"
                     break
-                if store.has(self._identity(cfg)):
+                if all(store.has(i) for i in self._identities(cfg)):
                     res.skipped += 1
                     if progress is not None:
                         progress(i, len(cfgs), cfg, True)
@@ -381,25 +387,34 @@ def load_kernel_dataset(store: Any, fingerprint_id: str | None = None, *, device
         where = fingerprint_id or device or "any device"
         raise InputError(f"the store holds no kernel records for {where}",
                          hint="build them with `hwnas build-predictor --device D`")  # fmt: skip
-    rows = []
+    groups: dict[tuple[str, str], list[Any]] = {}
     for r in recs:
-        cfg = KernelConfig.from_key(r.model_id[len(MODEL_PREFIX):])
-        qa = r.extra.get("qa", {})
-        split = (r.extra.get("readings") or {}).get("split") or {}
-        body = float("nan")
-        if split.get("run_ms"):
-            body = r.value * float(split["body_ms"]) / float(split["run_ms"])
+        groups.setdefault((r.fingerprint_id, r.model_id), []).append(r)
+    rows = []
+    for (fp, model_id), parts in groups.items():  # one kernel: the sum of the backend's units of it
+        cfg = KernelConfig.from_key(model_id[len(MODEL_PREFIX) :])
+        flags = sorted({f for r in parts for f in r.extra.get("qa", {}).get("flags", [])})
+        body = 0.0
+        for r in parts:
+            split = (r.extra.get("readings") or {}).get("split") or {}
+            run_ms = float(split.get("run_ms") or 0.0)
+            body += r.value * float(split["body_ms"]) / run_ms if run_ms else math.nan
+        loads = [r.extra.get("qa", {}).get("load_avg_1m") for r in parts]
         row: dict[str, Any] = {"kind": cfg.kind, "key": cfg.key()}
         row.update({name: getattr(cfg, name) for name in _CONFIG_FIELDS})
         row.update({f"f_{k}": v for k, v in cfg.features().items() if k not in cfg.values()})
-        s = r.stats
-        row.update(latency_ms=float(r.value), ci_low_ms=float(s.ci_low) if s else float("nan"),
-                   ci_high_ms=float(s.ci_high) if s else float("nan"), n_samples=int(s.n) if s else 0,
-                   body_ms=body, flagged=bool(qa.get("flagged", False)),
-                   qa_flags=",".join(qa.get("flags", [])),
-                   usable=not FIT_EXCLUDED_FLAGS.intersection(qa.get("flags", [])),
-                   load_avg_1m=qa.get("load_avg_1m"),
-                   fingerprint_id=r.fingerprint_id, created_at=r.created_at)  # fmt: skip
+        stats = [r.stats for r in parts]
+        has = all(st is not None for st in stats)
+        row.update(latency_ms=float(sum(r.value for r in parts)),
+                   ci_low_ms=float(sum(st.ci_low for st in stats)) if has else math.nan,
+                   ci_high_ms=float(sum(st.ci_high for st in stats)) if has else math.nan,
+                   min_ms=float(sum(min(st.samples) for st in stats)) if has and all(
+                       st.samples for st in stats) else math.nan,
+                   n_samples=int(min(st.n for st in stats)) if has else 0, n_units=len(parts),
+                   body_ms=body, flagged=bool(flags), qa_flags=",".join(flags),
+                   usable=not FIT_EXCLUDED_FLAGS.intersection(flags),
+                   load_avg_1m=max((v for v in loads if v is not None), default=None),
+                   fingerprint_id=fp, created_at=max(r.created_at for r in parts))  # fmt: skip
         rows.append(row)
     df = pd.DataFrame(rows).sort_values(["kind", "key"]).reset_index(drop=True)
     if not include_flagged:

@@ -102,7 +102,7 @@ def test_build_runs_the_rounds_to_the_sample_budget_then_resumes_measuring_nothi
     res = build_predictor(_spec(tmp_path), predictor_factory=factory)
     assert res.samples_total == 40 and res.measured == 40 and res.stop_reason == "sample budget"
     assert [r["round"] for r in res.rounds] == [1, 2] and all(r["added"] > 0 for r in res.rounds)
-    assert res.fitted_on >= 30 and res.oof_mape_pct is not None
+    assert 16 <= res.fitted_on <= 40 and res.oof_mape_pct is not None
     saved = json.loads((tmp_path / "p.json").read_text())
     assert saved["meta"]["samples"] == 40 and saved["meta"]["device"] == "local-cpu"
     again = build_predictor(_spec(tmp_path), predictor_factory=factory)

@@ -78,6 +78,7 @@ def test_kernels_are_timed_alone_into_the_store_and_loaded_as_a_frame(profiler, 
         df = kd.load_kernel_dataset(store, profiler.fingerprint_id())
     assert sorted(df["key"]) == sorted(c.key() for c in TINY)
     assert (df["latency_ms"] > 0).all() and (df["ci_high_ms"] >= df["ci_low_ms"]).all()
+    assert (df["min_ms"] <= df["latency_ms"]).all() and (df["min_ms"] > 0).all()
     conv = df[df["kind"] == "conv"].iloc[0]
     assert conv["cin"] == 8 and conv["k"] == 3 and conv["f_macs"] == 16 * 8 * 9 * 64
     assert {"flagged", "qa_flags", "usable", "load_avg_1m", "body_ms"} <= set(df.columns)
@@ -124,3 +125,16 @@ def test_loading_an_empty_store_says_what_to_run(tmp_path):
 
     with SQLiteStore(tmp_path / "k.db") as store, pytest.raises(InputError, match="build-predictor"):
         kd.load_kernel_dataset(store, device="local-cpu")
+
+
+def test_on_an_eager_backend_a_kernel_is_the_sum_of_its_units(tmp_path):
+    pytest.importorskip("torch")
+    torch_cpu = load_device("local-cpu-torch")
+    kp = kd.KernelProfiler(torch_cpu, clock="cpu", threads=1, repeat=FAST, remeasure=False)
+    with SQLiteStore(tmp_path / "k.db") as store:
+        kp.measure(TINY[:1], store)  # conv + bn + relu: three kernels in eager torch
+        recs = store.query(scope="unit", model_id=kd.MODEL_PREFIX + TINY[0].key())
+        df = kd.load_kernel_dataset(store, kp.fingerprint_id())
+        assert kp.measure(TINY[:1], store).skipped == 1
+    assert len(recs) == 3 and len(df) == 1 and df["n_units"].iloc[0] == 3
+    assert df["latency_ms"].iloc[0] == pytest.approx(sum(r.value for r in recs))
