@@ -171,7 +171,6 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, args, message):
 
 
 def test_cli_builds_a_kernel_predictor_end_to_end(fast_repeats, tmp_path, capsys):
-    pytest.importorskip("hwnas.cost_models.kernel_predictor")
     args = ["build-predictor", "--device", "local-cpu", "--samples", "48", "--rounds", "1",
             "--calibration-models", "0", "--clock", "cpu", "--time-budget", "none", "--store",
             str(tmp_path / "k.db"), "--out", str(tmp_path / "p.json"), "--json"]  # fmt: skip
