@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--devices", default=",".join(DEVICES))
     ap.add_argument("--out", default="benchmarks/results/nb201_new_device_search")
+    ap.add_argument("--report-only", action="store_true", help="only print the table of the runs logged")
     args = ap.parse_args()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ def main() -> None:
     arms = args.arms.split(",")
     devices = args.devices.split(",")
     print(f"load average {os.getloadavg()}", flush=True)
-    for d in devices:
+    for d in [] if args.report_only else devices:
         setup = None
         for a in arms:
             for seed in range(args.seeds):
