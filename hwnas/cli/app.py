@@ -26,14 +26,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each module defines register(app); a missing module is a packaging bug and fails loudly.
+# Each module defines its commands as module-level functions (a command group as a module-level
+# typer.Typer) and register(app), which only attaches them; a missing module is a packaging bug and
+# fails loudly.
 COMMAND_MODULES = (
     "hwnas.cli.devices",
     "hwnas.cli.analyze",
     "hwnas.cli.profile",
+    "hwnas.cli.build_predictor",
     "hwnas.cli.store_cmds",
     "hwnas.cli.cost_models",
     "hwnas.cli.nb201",
+    "hwnas.cli.new_device",
     "hwnas.cli.search",
     "hwnas.cli.parse",
     "hwnas.cli.adaptive",

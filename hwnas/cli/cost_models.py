@@ -245,12 +245,18 @@ def predict(
     data: Path | None = typer.Option(None, "--data", help="Tabular table: featurise and predict these rows."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Predict a model's cost from a cost table alone (no store, no device)."""
+    """Predict a model's cost from a cost table or a kernel predictor alone (no store, no device)."""
     from hwnas.cost_models.export import load_cost_table
+    from hwnas.cost_models.kernel_predictor import is_kernel_predictor_file
     from hwnas.errors import InputError
     from hwnas.workflows.cost_models import predict_models, predict_rows
 
     check_range("--budget", budget, 0, lo_open=True)
+    if not table_path.exists():
+        raise InputError(f"{table_path}: cost table not found", hint="check the --table path")
+    if is_kernel_predictor_file(table_path):
+        _predict_kernel(table_path, model, input_shape, batch_size, budget, per_layer, json_out)
+        return
     tbl = load_cost_table(table_path)
     if tbl.meta.get("input") == "tabular":
         if data is None:
@@ -294,6 +300,39 @@ def predict(
                     [[x["name"], x["value"], x["lo"], x["hi"], x["source"]] for x in r["layers"]],
                 )
             )
+
+
+def _predict_kernel(path: Path, models: list[str], input_shape: str | None, batch_size: int,
+                    budget: float | None, per_layer: bool, json_out: bool) -> None:  # fmt: skip
+    """`hwnas predict` with a kernel predictor: one row per model, then every out-of-range unit named."""
+    from hwnas.cost_models.kernel_predictor import load_kernel_predictor
+    from hwnas.workflows.cost_models import predict_models_kernel
+
+    kp = load_kernel_predictor(path)
+    results = predict_models_kernel(kp, models, input_shape=input_shape, batch_size=batch_size, budget=budget,
+                                    per_layer=per_layer)  # fmt: skip
+    if json_out:
+        print_json({"table": str(path), "metric": "latency_ms", "kind": "kernel-predictor",
+                    "level": kp.level, "predictions": results})  # fmt: skip
+        return
+    cols = ["model", "latency_ms", "low", "high", "units", "out of range"]
+    cols += ["P(≤ budget)"] if budget else []
+    rows = [[r["model"], r["value"], r["lo"], r["hi"], r["n_units"], r["n_ood"],
+             *([r["prob_within_budget"]] if budget else [])] for r in results]  # fmt: skip
+    level = f"{100 * kp.level:.0f} %"
+    out.print(table(f"predicted by {path.name} (kernel predictor, ms, {level} interval)", cols, rows))
+    for r in results:
+        if r["ood_units"]:
+            out.print(f"{r['model']}: {r['n_ood']} unit(s) outside the sampled kernels, priced with a wide "
+                      "interval:", highlight=False)  # fmt: skip
+            for u in r["ood_units"]:
+                why = "; ".join(u["reasons"])
+                out.print(f"  {u['name']} ({u['kind']}, {u['op']}): {u['value']:.4g} ms "
+                          f"[{u['lo']:.4g}, {u['hi']:.4g}]: {why}", highlight=False)  # fmt: skip
+        if "units" in r:
+            out.print(table(f"{r['model']}: units", ["name", "kind", "value", "lo", "hi", "out of range"],
+                            [[u["name"], u["kind"], u["value"], u["lo"], u["hi"], "; ".join(u["reasons"])]
+                             for u in r["units"]]))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from hwnas.errors import CheckFailedError, InputError
 ONESHOT_CLI: dict[str, str] = {
     "fbnetv2": "hwnas.cli.oneshot_search:fbnetv2_command",
     "single-path": "hwnas.cli.single_path:single_path_command",
+    "multi-path": "hwnas.cli.single_path:multi_path_command",
 }
 COST_NAMES = {"flops": "flops", "params": "params", "macs": "macs", "latency": "latency_ms"}
 

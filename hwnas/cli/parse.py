@@ -148,9 +148,11 @@ def _command(tool: str, helptext: str):  # noqa: ANN202
     return command
 
 
+parse_app = typer.Typer(help="Parse saved device-tool output (one sub-command per tool).",
+                        no_args_is_help=True)  # fmt: skip
+for _tool, (_, _helptext) in PARSERS.items():
+    parse_app.command(_tool)(_command(_tool, _helptext))
+
+
 def register(app: typer.Typer) -> None:
-    parse_app = typer.Typer(help="Parse saved device-tool output (one sub-command per tool).",
-                            no_args_is_help=True)  # fmt: skip
-    for tool, (_, helptext) in PARSERS.items():
-        parse_app.command(tool)(_command(tool, helptext))
     app.add_typer(parse_app, name="parse")

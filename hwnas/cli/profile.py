@@ -24,161 +24,159 @@ from hwnas.cli._common import (
 _TOP = 12
 
 
+def profile(
+    device: str = typer.Option("local-cpu", "--device", "-d", help="Device config name or YAML path."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch>."
+    ),
+    per_layer: bool = typer.Option(True, "--per-layer/--no-per-layer", help="Time each layer in isolation."),
+    whole_model: bool = typer.Option(
+        True,
+        "--whole-model/--no-whole-model",
+        help="Time the whole model (plus peak memory and energy where readable).",
+    ),
+    train_step: bool = typer.Option(
+        False, "--train-step", help="Also time forward + backward (torch-cpu devices)."
+    ),
+    resume: bool = typer.Option(
+        True, "--resume", hidden=True, help="Deprecated: resuming is the default (see --force)."
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        "--no-resume",
+        help="Re-measure everything (default: skip what the store already holds for this set-up; "
+        "--no-resume is the old spelling).",
+    ),
+    memory: bool = typer.Option(True, "--memory/--no-memory", help="Measure peak memory in a child process."),
+    units: str = typer.Option(
+        "layers",
+        "--units",
+        help="Time each LayerSpec alone (layers) or each of the backend's fused "
+        "kernels, e.g. TFLite's conv+bn+relu6 (fused; records of scope 'unit').",
+    ),
+    store_path: Path | None = STORE_OPTION,
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the per-layer table to this CSV file."),
+    json_out: bool = JSON_OPTION,
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", "-b", min=1, max=65536, help="Batch size (default: the device config's)."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, max=1024, help="Threads (default: the device config's)."
+    ),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
+    clock: str = typer.Option(
+        "auto",
+        "--clock",
+        help="auto: cpu when other processes load the machine and the run is single-threaded, else "
+        "wall (the choice and why are printed); wall (perf_counter); or cpu (process CPU time: on a "
+        "busy shared machine it measures the work, not the scheduler).",
+    ),
+    remeasure: bool = typer.Option(
+        True,
+        "--remeasure/--no-remeasure",
+        help="Re-measure once every record measurement QA flags (load, steal, throttling, spread, "
+        "drift); what is still flagged is kept, marked, and left out of fits.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    devices: str | None = typer.Option(
+        None,
+        "--devices",
+        help="A fleet: comma-separated device configs, one Ray job each on the node that has the Ray "
+        "resource of that name (`ray start --resources '{\"jetson-orin\": 1}'`); one store for all.",
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="With --devices: the Ray cluster (none starts a local one with them all)."
+    ),
+    retries: int = typer.Option(
+        2, "--retries", min=0, max=100, help="With --devices: reruns of a job whose node or worker died."
+    ),
+) -> None:
+    """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
+    if devices is not None:
+        return _fleet(devices, model, address, retries, store_path, per_layer, memory, clock, threads,
+                      batch_size, json_out)  # fmt: skip
+    from hwnas.device_config import load_device
+    from hwnas.graph.models import parse_input_shape, resolve_model
+    from hwnas.io import atomic_output, check_outputs
+    from hwnas.profilers.registry import get_profiler
+    from hwnas.profilers.report import layer_table, model_summary
+
+    check_outputs({"--csv": csv}, {"--store": store_file(store_path), "--model": as_file(model),
+                                   "--device": as_file(device)})  # fmt: skip
+    from hwnas.resources import check_input_memory, check_threads, requested_shape
+
+    config = load_device(device)
+    check_threads(threads if threads is not None else config.threads, config.backend)
+    batch = batch_size or config.batch_size
+    shape = parse_input_shape(input_shape)
+    check_input_memory(requested_shape(shape, batch), "the input")
+    clock, clock_reason = _resolve_clock(clock, config, threads)
+    if not quiet and not json_out:
+        err.print(f"clock: {clock_reason}", highlight=False)
+    profiler = get_profiler(config, threads=threads, clock=clock)
+    with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
+        resolved = resolve_model(model, shape, batch_size=batch)
+        if resolved.onnx_path is not None and config.backend == "onnxruntime-cpu":
+            from hwnas.graph.from_onnx import check_onnxruntime_loads
+
+            check_onnxruntime_loads(resolved.onnx_path)
+    modes = ("inference", "train_step") if train_step else ("inference",)
+    from hwnas.profilers.qa import QAStore
+
+    with open_store(store_path) as raw_store:
+        store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
+        with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
+            run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
+                       units=units, progress=lambda e: advance(1, description=_short(e.description),
+                                                  total=e.total))  # fmt: skip
+            result = profiler.profile(resolved, store, force=force, **run)
+            qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
+                  "remeasured": 0}  # fmt: skip
+            if remeasure and store.flagged:
+                # Delete what QA flagged and resume: exactly those jobs run again (drift is measured
+                # against the first try, kept in memory); what is still flagged stays, marked.
+                redo = list(store.flagged)
+                store.remember(redo)
+                for m in redo:
+                    raw_store.delete(**_identity_filters(m))
+                store.flagged = []
+                again = profiler.profile(resolved, store, force=False, **run)
+                # A record written by a job whose main record was not flagged (e.g. in-model layer
+                # times of the whole-model job) is not re-run by resume: put the first try back.
+                lost = [m for m in redo if not raw_store.has(m.identity())]
+                for m in lost:
+                    raw_store.add(m)
+                store.flagged.extend(lost)
+                qa["remeasured"] = len(redo) - len(lost)
+                result.measured.extend(again.measured)
+                result.failures.extend(again.failures)
+        qa["still_flagged"] = len(store.flagged)
+        qa["flags"] = sorted({f for m in store.flagged for f in m.extra["qa"]["flags"]})
+        if qa["flagged_first"]:
+            result.notes.append(
+                f"measurement QA: {qa['flagged_first']} record(s) flagged, {qa['remeasured']} "
+                f"re-measured, {qa['still_flagged']} still flagged ({', '.join(qa['flags']) or 'none'}); "
+                "flagged records are left out of fits (hwnas fit --include-flagged uses them)"
+            )
+        key = dict(device=config.name, model_id=resolved.model_id, fingerprint_id=result.fingerprint_id,
+                   batch_size=result.batch_size, backend=profiler.backend)  # fmt: skip
+        layers = layer_table(store, **key)
+        summary = model_summary(store, **key)
+    if csv is not None:
+        with atomic_output(csv) as tmp:
+            layers.to_csv(tmp, index=False)
+    if json_out:
+        totals = {"name": resolved.name, **resolved.spec.totals()}
+        print_json({"result": result.to_dict(), "model": totals, "qa": qa,
+                    "summary": summary, "layers": layers.to_dict(orient="records"),
+                    "csv": str(csv) if csv else None})  # fmt: skip
+        return
+    _render(resolved, result, layers, summary, csv)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("profile")
-    def profile(
-        device: str = typer.Option("local-cpu", "--device", "-d", help="Device config name or YAML path."),
-        model: str = typer.Option(
-            ..., "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch>."
-        ),
-        per_layer: bool = typer.Option(
-            True, "--per-layer/--no-per-layer", help="Time each layer in isolation."
-        ),
-        whole_model: bool = typer.Option(
-            True,
-            "--whole-model/--no-whole-model",
-            help="Time the whole model (plus peak memory and energy where readable).",
-        ),
-        train_step: bool = typer.Option(
-            False, "--train-step", help="Also time forward + backward (torch-cpu devices)."
-        ),
-        resume: bool = typer.Option(
-            True, "--resume", hidden=True, help="Deprecated: resuming is the default (see --force)."
-        ),
-        force: bool = typer.Option(
-            False,
-            "--force",
-            "--no-resume",
-            help="Re-measure everything (default: skip what the store already holds for this set-up; "
-            "--no-resume is the old spelling).",
-        ),
-        memory: bool = typer.Option(
-            True, "--memory/--no-memory", help="Measure peak memory in a child process."
-        ),
-        units: str = typer.Option(
-            "layers", "--units", help="Time each LayerSpec alone (layers) or each of the backend's fused "
-            "kernels, e.g. TFLite's conv+bn+relu6 (fused; records of scope 'unit')."
-        ),
-        store_path: Path | None = STORE_OPTION,
-        csv: Path | None = typer.Option(
-            None, "--csv", help="Also write the per-layer table to this CSV file."
-        ),
-        json_out: bool = JSON_OPTION,
-        batch_size: int | None = typer.Option(
-            None, "--batch-size", "-b", min=1, max=65536, help="Batch size (default: the device config's)."
-        ),
-        threads: int | None = typer.Option(
-            None, "--threads", min=1, max=1024, help="Threads (default: the device config's)."
-        ),
-        input_shape: str | None = typer.Option(None, "--input-shape", help="Input shape, e.g. 1,3,160,160."),
-        clock: str = typer.Option(
-            "auto",
-            "--clock",
-            help="auto: cpu when other processes load the machine and the run is single-threaded, else "
-            "wall (the choice and why are printed); wall (perf_counter); or cpu (process CPU time: on a "
-            "busy shared machine it measures the work, not the scheduler).",
-        ),
-        remeasure: bool = typer.Option(
-            True,
-            "--remeasure/--no-remeasure",
-            help="Re-measure once every record measurement QA flags (load, steal, throttling, spread, "
-            "drift); what is still flagged is kept, marked, and left out of fits.",
-        ),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-        devices: str | None = typer.Option(
-            None,
-            "--devices",
-            help="A fleet: comma-separated device configs, one Ray job each on the node that has the Ray "
-            "resource of that name (`ray start --resources '{\"jetson-orin\": 1}'`); one store for all.",
-        ),
-        address: str | None = typer.Option(
-            None, "--address", help="With --devices: the Ray cluster (none starts a local one with them all)."
-        ),
-        retries: int = typer.Option(
-            2, "--retries", min=0, max=100, help="With --devices: reruns of a job whose node or worker died."
-        ),
-    ) -> None:
-        """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
-        if devices is not None:
-            return _fleet(devices, model, address, retries, store_path, per_layer, memory, clock, threads,
-                          batch_size, json_out)  # fmt: skip
-        from hwnas.device_config import load_device
-        from hwnas.graph.models import parse_input_shape, resolve_model
-        from hwnas.io import atomic_output, check_outputs
-        from hwnas.profilers.registry import get_profiler
-        from hwnas.profilers.report import layer_table, model_summary
-
-        check_outputs({"--csv": csv}, {"--store": store_file(store_path), "--model": as_file(model),
-                                       "--device": as_file(device)})  # fmt: skip
-        from hwnas.resources import check_input_memory, check_threads, requested_shape
-
-        config = load_device(device)
-        check_threads(threads if threads is not None else config.threads, config.backend)
-        batch = batch_size or config.batch_size
-        shape = parse_input_shape(input_shape)
-        check_input_memory(requested_shape(shape, batch), "the input")
-        clock, clock_reason = _resolve_clock(clock, config, threads)
-        if not quiet and not json_out:
-            err.print(f"clock: {clock_reason}", highlight=False)
-        profiler = get_profiler(config, threads=threads, clock=clock)
-        with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
-            resolved = resolve_model(model, shape, batch_size=batch)
-            if resolved.onnx_path is not None and config.backend == "onnxruntime-cpu":
-                from hwnas.graph.from_onnx import check_onnxruntime_loads
-
-                check_onnxruntime_loads(resolved.onnx_path)
-        modes = ("inference", "train_step") if train_step else ("inference",)
-        from hwnas.profilers.qa import QAStore
-
-        with open_store(store_path) as raw_store:
-            store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
-            with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
-                run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
-                           units=units, progress=lambda e: advance(1, description=_short(e.description),
-                                                      total=e.total))  # fmt: skip
-                result = profiler.profile(resolved, store, force=force, **run)
-                qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
-                      "remeasured": 0}  # fmt: skip
-                if remeasure and store.flagged:
-                    # Delete what QA flagged and resume: exactly those jobs run again (drift is measured
-                    # against the first try, kept in memory); what is still flagged stays, marked.
-                    redo = list(store.flagged)
-                    store.remember(redo)
-                    for m in redo:
-                        raw_store.delete(**_identity_filters(m))
-                    store.flagged = []
-                    again = profiler.profile(resolved, store, force=False, **run)
-                    # A record written by a job whose main record was not flagged (e.g. in-model layer
-                    # times of the whole-model job) is not re-run by resume: put the first try back.
-                    lost = [m for m in redo if not raw_store.has(m.identity())]
-                    for m in lost:
-                        raw_store.add(m)
-                    store.flagged.extend(lost)
-                    qa["remeasured"] = len(redo) - len(lost)
-                    result.measured.extend(again.measured)
-                    result.failures.extend(again.failures)
-            qa["still_flagged"] = len(store.flagged)
-            qa["flags"] = sorted({f for m in store.flagged for f in m.extra["qa"]["flags"]})
-            if qa["flagged_first"]:
-                result.notes.append(
-                    f"measurement QA: {qa['flagged_first']} record(s) flagged, {qa['remeasured']} "
-                    f"re-measured, {qa['still_flagged']} still flagged ({', '.join(qa['flags']) or 'none'}); "
-                    "flagged records are left out of fits (hwnas fit --include-flagged uses them)"
-                )
-            key = dict(device=config.name, model_id=resolved.model_id, fingerprint_id=result.fingerprint_id,
-                       batch_size=result.batch_size, backend=profiler.backend)  # fmt: skip
-            layers = layer_table(store, **key)
-            summary = model_summary(store, **key)
-        if csv is not None:
-            with atomic_output(csv) as tmp:
-                layers.to_csv(tmp, index=False)
-        if json_out:
-            totals = {"name": resolved.name, **resolved.spec.totals()}
-            print_json({"result": result.to_dict(), "model": totals, "qa": qa,
-                        "summary": summary, "layers": layers.to_dict(orient="records"),
-                        "csv": str(csv) if csv else None})  # fmt: skip
-            return
-        _render(resolved, result, layers, summary, csv)
+    app.command("profile")(profile)
 
 
 def _fleet_job(device: str, model: str, opts: dict) -> dict:

@@ -88,7 +88,8 @@ def search(
         "hyperpower",
         "--searcher",
         "-s",
-        help="hyperpower, bo_vanilla, random_search, random_walk, evolution; one-shot: fbnetv2, single-path; "
+        help="hyperpower, bo_vanilla, random_search, random_walk, evolution; one-shot: fbnetv2, single-path, "
+        "multi-path (the single-path space with one path per op); "
         "adaptive (BO+, thesis ch. 4) or adaptive-bo.",
     ),
     objective: str = typer.Option(
@@ -142,13 +143,17 @@ def search(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="One-shot: resume file, per epoch."),
     onnx_out: Path | None = typer.Option(None, "--onnx", help="One-shot: export the derived net to ONNX."),
     target_latency: str | None = typer.Option(
-        None, "--target-latency", help="single-path: latency target on --device, e.g. 80ms."
+        None, "--target-latency", help="single-/multi-path: latency target on --device, e.g. 80ms."
     ),
     search_se: bool = typer.Option(False, "--search-se", help="single-path: also search SE ratios."),
-    lam: float = typer.Option(0.2, "--lambda", help="single-path: runtime weight λ of eq. 5.7."),
-    sp_mode: str = typer.Option("sigmoid", "--mode", help="single-path: sigmoid, ste or softmax."),
-    resolution: int | None = typer.Option(None, "--resolution", help="single-path: input size."),
-    width: float | None = typer.Option(None, "--width", help="single-path: width multiplier."),
+    lam: float = typer.Option(0.2, "--lambda", help="single-/multi-path: runtime weight λ of eq. 5.7."),
+    sp_mode: str = typer.Option(
+        "sigmoid",
+        "--mode",
+        help="single-path: sigmoid, ste or softmax; multi-path: softmax (default) or gumbel.",
+    ),
+    resolution: int | None = typer.Option(None, "--resolution", help="single-/multi-path: input size."),
+    width: float | None = typer.Option(None, "--width", help="single-/multi-path: width multiplier."),
     export_dir: Path | None = typer.Option(
         None, "--export", help="single-path: write layers.json, model.pt and model.onnx here."
     ),

@@ -25,6 +25,8 @@ WIDTH_OPTION = typer.Option(None, "--width", help="Width multiplier (default: th
 CLASSES_OPTION = typer.Option(
     None, "--num-classes", help="Classifier classes (default: the table's, else 1000)."
 )
+FORMS = ("auto", "in-model", "isolated")
+TFLITE_TOL = 1e-4  # float32 TFLite vs torch on one standard-normal input: reorderings only
 CLOCK_OPTION = typer.Option(
     "wall", "--clock", help="wall, or cpu (process CPU time: steadier on a loaded host)."
 )
@@ -70,11 +72,38 @@ def build_device_table(
     store_path: Path | None,
     show_progress: bool,
     repeats: int = 1,
+    form: str = "auto",
 ) -> Any:
     from hwnas.cli._common import open_store
-    from hwnas.profilers.timer import module_timer
-    from hwnas.searchers.single_path_table import build_table
+    from hwnas.device_config import load_device
+    from hwnas.profilers.timer import IN_MODEL_BACKENDS, chain_timer, module_timer
+    from hwnas.searchers.single_path_table import build_table, build_table_in_model
 
+    if form not in FORMS:
+        raise InputError(f"--form {form!r} is not known", hint=f"one of {', '.join(FORMS)}")
+    if form == "auto":
+        in_model = load_device(device).backend in IN_MODEL_BACKENDS and not se
+        form = "in-model" if in_model else "isolated"
+    if form == "in-model":
+        if se:
+            raise InputError(
+                "--se needs the isolated form (SE scaling factors are timed block by block)",
+                hint="add --form isolated",
+            )
+        tc = chain_timer(device, clock=clock)
+        with progress(f"timing the uniform networks on {device}", 4 * repeats, show_progress) as advance:
+            return build_table_in_model(
+                space,
+                tc,
+                device=tc.device,  # type: ignore[attr-defined]
+                repeats=repeats,
+                progress=lambda label: advance(1, description=label),
+                info={
+                    "fingerprint": tc.fingerprint,  # type: ignore[attr-defined]
+                    "clock": clock,
+                    "source": "hwnas single-path table --form in-model",
+                },
+            )
     store = open_store(store_path)
     prefix = f"single-path@{space.resolution}w{space.width:g}c{space.num_classes}"
     timer = module_timer(device, store, clock=clock, prefix=prefix)
@@ -109,6 +138,12 @@ def table_cmd(
     repeats: int = typer.Option(
         1, "--repeats", min=1, max=100, help="Interleaved passes over all modules; the median is kept."
     ),
+    form: str = typer.Option(
+        "auto",
+        "--form",
+        help="in-model: time each block inside the four uniform networks (thesis §5.3.2; torch-cpu); "
+        "isolated: each block alone through the device's profiler; auto: in-model where it can.",
+    ),
     clock: str = CLOCK_OPTION,
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
@@ -116,7 +151,14 @@ def table_cmd(
     """Profile the 20 searchable blocks' candidate ops on a device: the runtime table of eq. 5.8-5.10."""
     space = space_for(None, resolution, width, num_classes)
     tbl = build_device_table(
-        device, space, se=se, clock=clock, store_path=store_path, show_progress=not json_out, repeats=repeats
+        device,
+        space,
+        se=se,
+        clock=clock,
+        store_path=store_path,
+        show_progress=not json_out,
+        repeats=repeats,
+        form=form,
     )
     tbl.save(out_path)
     d = tbl.to_dict()
@@ -163,6 +205,8 @@ def runtime_cmd(
         "fixed_ms": tbl.fixed_ms,
         "blocks_ms": per,
     }
+    if tbl.fixed_parts_ms is not None:
+        res["fixed_parts_ms"] = tbl.fixed_parts_ms
     if json_out:
         print_json(res)
         return
@@ -178,6 +222,9 @@ def check_cmd(
     table_path: Path = typer.Option(..., "--table", help="The device's table."),
     n: int = typer.Option(100, "--n", min=1, help="Random architectures (thesis: 100)."),
     seed: int = typer.Option(0, "--seed"),
+    repeats: int = typer.Option(
+        1, "--repeats", min=1, max=100, help="Interleaved passes over the N networks; the median is kept."
+    ),
     max_error: float | None = typer.Option(
         None, "--max-error", help="Exit 1 if the mean error (%) exceeds this."
     ),
@@ -198,8 +245,10 @@ def check_cmd(
         clock=clock,
         prefix=f"single-path@{space.resolution}w{space.width:g}c{space.num_classes}",
     )
-    with progress(f"measuring {n} random networks on {device}", n, not json_out) as advance:
-        chk = check_runtime_model(tbl, space, timer, n=n, seed=seed, progress=lambda _: advance(1))
+    with progress(f"measuring {n} random networks on {device}", n * repeats, not json_out) as advance:
+        chk = check_runtime_model(
+            tbl, space, timer, n=n, seed=seed, repeats=repeats, progress=lambda _: advance(1)
+        )
     summ = chk.summary()
     if json_out:
         print_json(
@@ -231,12 +280,23 @@ def export_cmd(
     width: float | None = WIDTH_OPTION,
     num_classes: int | None = CLASSES_OPTION,
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Also write model.onnx (verified vs torch)."),
+    tflite: bool = typer.Option(
+        False,
+        "--tflite/--no-tflite",
+        help="Also write model.tflite (float32, NHWC; needs hwnas[tf]), checked against torch on one input.",
+    ),
+    tflite_device: str = typer.Option(
+        "host-tflite",
+        "--tflite-device",
+        help="Device config that times model.tflite's network (LiteRT backend); 'none' to skip.",
+    ),
     clock: str = CLOCK_OPTION,
     store_path: Path | None = STORE_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Export a searched architecture (LayerSpecs, torch, ONNX); measured latency next to the prediction."""
-    from hwnas.searchers.single_path_run import export_architecture
+    """Export a searched architecture (LayerSpecs, torch, ONNX, TFLite); measured latency next to the
+    prediction. Exit 1 when the .tflite output differs from torch's by more than 1e-4."""
+    from hwnas.searchers.single_path_run import export_architecture, tflite_matches
 
     tbl = load_table(device, table_path)
     if history is not None:
@@ -253,16 +313,31 @@ def export_cmd(
     if arch is None:
         raise InputError("give --arch or --history")
     space = space_for(tbl, resolution, width, num_classes, se="se" in arch)
-    paths = export_architecture(arch, space, out_dir, onnx=onnx)
+    from hwnas.searchers.single_path_table import parse_arch
+
+    canonical = space.encode(parse_arch(arch, space))
+    net = space.build(canonical).eval()
+    if tflite:
+        with progress("converting to TFLite", None, not json_out):
+            paths = export_architecture(canonical, space, out_dir, module=net, onnx=onnx, tflite=True)
+    else:
+        paths = export_architecture(canonical, space, out_dir, module=net, onnx=onnx)
     res: dict[str, Any] = {
-        "arch": space.encode(space.decode(arch)),
+        "arch": canonical,
         "files": {k: str(v) for k, v in paths.items()},
-        "predicted_ms": tbl.predict(space.decode(arch)),
+        "predicted_ms": tbl.predict(space.decode(canonical)),
         "device": device,
     }
     res.update(measure_on_device(device, space, res["arch"], clock, store_path))
+    if tflite:
+        res["tflite_max_abs_diff"] = tflite_matches(net, paths["tflite"], (1, *space.input_shape))
+        if tflite_device != "none":
+            got = measure_on_device(tflite_device, space, canonical, clock, store_path)
+            res["tflite_device"] = tflite_device
+            res.update({f"tflite_{k}": v for k, v in got.items()})
     if json_out:
         print_json(res)
+        _check_tflite(res)
         return
     for k, v in paths.items():
         out.print(f"{k}: {v}", highlight=False)
@@ -272,6 +347,23 @@ def export_cmd(
         + (f"{meas:.3f} ms" if meas is not None else f"- ({res.get('not_measured')})"),
         highlight=False,
     )
+    if tflite:
+        tm = res.get("tflite_measured_ms")
+        out.print(
+            f"model.tflite vs torch: max |difference| {res['tflite_max_abs_diff']:.2e}"
+            + (f"; {tflite_device}: {tm:.3f} ms" if tm is not None else ""),
+            highlight=False,
+        )
+    _check_tflite(res)
+
+
+def _check_tflite(res: dict[str, Any]) -> None:
+    diff = res.get("tflite_max_abs_diff")
+    if diff is not None and not diff <= TFLITE_TOL:
+        raise CheckFailedError(
+            f"model.tflite differs from the torch network by {diff:.3g} (> {TFLITE_TOL:g})",
+            hint="an op the Keras builder translates differently; compare per layer with hwnas.graph",
+        )
 
 
 def measure_on_device(
@@ -317,8 +409,22 @@ def run_search(
     final_epochs: int = 0,
     max_train: int | None = None,
     onnx_path: Path | None = None,
+    searcher: str = "single-path",
 ) -> None:
-    """`hwnas search --searcher single-path`: table → search with a per-epoch bar → history, export, check."""
+    """`hwnas search --searcher single-path|multi-path`: table → search with a per-epoch bar → history,
+    export, check. Both searchers use the same table, space, loss and data."""
+    from hwnas.searchers.single_path_run import MULTI_PATH_WEIGHTINGS
+
+    if searcher == "multi-path":
+        if mode == "sigmoid":  # the search command's default: multi-path's default weighting instead
+            mode = "softmax"
+        if mode not in MULTI_PATH_WEIGHTINGS:
+            raise InputError(
+                f"--mode {mode!r} does not apply to multi-path",
+                hint=f"its path weighting: {', '.join(MULTI_PATH_WEIGHTINGS)}",
+            )
+        if search_se:
+            raise InputError("the multi-path baseline has no SE paths", hint="drop --search-se")
     from hwnas.searchers.constraints import Constraint
     from hwnas.searchers.penalty import make_penalty
     from hwnas.searchers.single_path_data import load_search_data
@@ -340,7 +446,7 @@ def run_search(
         batch_size=batch_size,
         seed=seed,
         max_train=max_train,
-        arch_fraction=0.2 if mode == "softmax" else 0.0,
+        arch_fraction=0.2 if mode == "softmax" or searcher == "multi-path" else 0.0,
     )
     from hwnas.spaces.mbv2 import MBV2Space
 
@@ -376,7 +482,7 @@ def run_search(
     # Where the supernet trains (not the target device): a CUDA GPU when this machine has one.
     train_device = "cuda" if torch.cuda.is_available() else "cpu"
     steps = len(data["train"])
-    with progress(f"single-path on {data['name']} for {device}", epochs * steps, not json_out) as advance:
+    with progress(f"{searcher} on {data['name']} for {device}", epochs * steps, not json_out) as advance:
 
         def on_step(s: Any) -> None:
             advance(1, description=f"epoch {s.epoch + 1}/{epochs} CE {s.ce:.3f} R {s.cost:.2f} ms")
@@ -395,12 +501,13 @@ def run_search(
             checkpoint=checkpoint,
             penalty=make_penalty(penalty) if penalty else None,
             device=train_device,
+            searcher=searcher,
         )
     h = s.history
     h.meta["train_device"] = train_device
     h.meta.update(
         {
-            "objective": f"single-path:{data['name']}",
+            "objective": f"{searcher}:{data['name']}",
             "device": device,
             "trained_space": {
                 "resolution": space.resolution,
@@ -412,7 +519,7 @@ def run_search(
     final = h.trials[-1]
     arch = final.config["arch"]
     result: dict[str, Any] = {
-        "searcher": "single-path",
+        "searcher": searcher,
         "device": device,
         "arch": arch,
         "predicted_latency_ms": final.predicted_costs["latency_ms"],
@@ -459,7 +566,7 @@ def run_search(
             for t in h
         ]
         out.print(
-            table("single-path search", ["epoch", "phase", "train CE", "val acc", "R ms", "arch"], rows)
+            table(f"{searcher} search", ["epoch", "phase", "train CE", "val acc", "R ms", "arch"], rows)
         )
         meas = result.get("measured_ms")
         out.print(
@@ -476,10 +583,16 @@ def run_search(
         )
 
 
-def single_path_command(o: Any) -> None:
+def multi_path_command(o: Any) -> None:
+    """``hwnas search --searcher multi-path``: the multi-path baseline (one path per op, softmax or
+    Gumbel weights, bilevel) with the single-path command's options, table, output and exit codes."""
+    single_path_command(o, searcher="multi-path")
+
+
+def single_path_command(o: Any, searcher: str = "single-path") -> None:
     """``hwnas search --searcher single-path``: the search command's options (``OneShotOptions``)."""
     if o.cost not in ("flops", "latency"):
-        raise InputError("single-path searches latency: --cost does not apply", hint="drop --cost")
+        raise InputError(f"{searcher} searches latency: --cost does not apply", hint="drop --cost")
     run_search(
         device=o.device,
         table_path=o.table,
@@ -503,6 +616,7 @@ def single_path_command(o: Any) -> None:
         final_epochs=o.final_epochs,
         max_train=o.max_train,
         onnx_path=o.onnx,
+        searcher=searcher,
     )
 
 

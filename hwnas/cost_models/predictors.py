@@ -368,6 +368,56 @@ class ModelPredictor(PredictorBase):
         return {k: float(getattr(m, "cv_rmspe_", float("nan"))) for k, m in self.models.items()}
 
 
+class KernelCostPredictor(PredictorBase):
+    """A :class:`~hwnas.cost_models.kernel_predictor.KernelPredictor` as a cost predictor.
+
+    An architecture (LayerSpecs, a ModelSpec, or anything ``to_layers`` maps to them) costs Σ of its fused
+    units' kernel predictions plus the fitted overhead; the estimate's ``ood`` marks architectures with a
+    unit outside the sampled kernel region (or of no known kind), and ``info["ood_units"]`` names them.
+    ``layer_costs`` prices each LayerSpec as a unit alone (the differentiable view).
+    """
+
+    cost_names = ("latency_ms",)
+
+    def __init__(
+        self, model: Any, *, to_layers: Callable[[Any], Any] | None = None, origin: str = ""
+    ) -> None:
+        self.model = model
+        self.to_layers = to_layers
+        self.origin = origin
+        self.level = float(model.level)
+
+    def describe(self) -> str:
+        meta = getattr(self.model, "meta_", {}) or {}
+        dev = meta.get("device", "?")
+        oh = self.model.overhead_ or {}
+        err = f", held-out whole-model MAPE {oh['loo_mape_pct']:.1f} %" if "loo_mape_pct" in oh else ""
+        m = self.model
+        return f"kernel predictor ({len(m.models_)} kinds, {m.n_kernels_} kernels, {dev}{err})"
+
+    def errors(self) -> dict[str, float]:
+        oh = self.model.overhead_ or {}
+        return {"latency_ms": float(oh.get("loo_mape_pct", float("nan")))}
+
+    def predict(self, archs: Sequence[Any]) -> dict[str, CostEstimate]:
+        res = [self.model.predict_model(_specs(self.to_layers(a) if self.to_layers else a)) for a in archs]
+        n = len(res)
+        est = CostEstimate(
+            "latency_ms", "ms",
+            np.array([r["value"] for r in res], float), np.array([r["lo"] for r in res], float),
+            np.array([r["hi"] for r in res], float), level=self.level,
+            source=np.full(n, "model:kernel", dtype=object),
+            ood=np.array([r["n_ood"] > 0 for r in res], bool),
+            info={"ood_units": [r["ood_units"] for r in res]},
+        )  # fmt: skip
+        return {"latency_ms": est}
+
+    def layer_costs(self, name: str, layers: Sequence[Any]) -> np.ndarray:
+        if name != "latency_ms":
+            raise InputError(f"a kernel predictor predicts 'latency_ms', not {name!r}")
+        return np.array([float(self.model.price_units([la])["value"].sum()) for la in layers], float)
+
+
 # --- files ---------------------------------------------------------------------------------------------
 
 
@@ -423,17 +473,21 @@ def load_cost_predictor(
     fingerprint_id: str | None = None,
     name: str | None = None,
 ) -> PredictorBase:
-    """Any cost file as a predictor: an exported cost table (→ :class:`TablePredictor`) or a
+    """Any cost file as a predictor: a kernel predictor (``hwnas build-predictor`` output, →
+    :class:`KernelCostPredictor`), an exported cost table (→ :class:`TablePredictor`) or a
     per-architecture cost CSV / ``predict-device`` output (→ :class:`ArchCostPredictor`).
 
     ``to_layers`` maps an architecture (a search-space point) to LayerSpecs for a layer table; ``key``
     maps it to its id for a per-architecture table; ``to_features`` to feature rows for a tabular
     table (default: the table's featurizer on ``{"arch": key(arch)}``)."""
     from hwnas.cost_models.export import load_cost_table
+    from hwnas.cost_models.kernel_predictor import is_kernel_predictor_file, load_kernel_predictor
 
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: cost table not found")
+    if is_kernel_predictor_file(p):
+        return KernelCostPredictor(load_kernel_predictor(p), to_layers=to_layers, origin=str(p))
     if is_cost_table_file(p):
         table = load_cost_table(p, fingerprint_id)
         feats = to_features

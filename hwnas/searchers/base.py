@@ -273,15 +273,7 @@ class Searcher(ABC):
         callback: Callable[[Trial], None] | None = None,
     ) -> History:
         """Ask, measure costs (cheap), train unless a budget is broken, tell; ``n_trials`` times."""
-        missing = [c.name for c in self.constraints if c.name not in objective.cost_names]
-        if missing:
-            raise InputError(
-                f"the objective measures {list(objective.cost_names) or 'no costs'}, "
-                f"but there are constraints on {missing}",
-                hint="constrain a cost the objective (or device) measures",
-            )
-        self.projector = getattr(objective, "project", None)
-        self.candidate_pool = getattr(objective, "configs", None)
+        self.attach(objective)
         for _ in range(n_trials):
             trial = self.ask()
             costs = objective.measure_costs(trial.config)
@@ -304,6 +296,19 @@ class Searcher(ABC):
                 callback(trial)
         return self.history
 
+    def attach(self, objective: Objective) -> None:
+        """Check that ``objective`` measures every constrained cost and take its projection and finite
+        pool (what ``run`` does first; a loop of its own, e.g. measure-before-train, calls it too)."""
+        missing = [c.name for c in self.constraints if c.name not in objective.cost_names]
+        if missing:
+            raise InputError(
+                f"the objective measures {list(objective.cost_names) or 'no costs'}, "
+                f"but there are constraints on {missing}",
+                hint="constrain a cost the objective (or device) measures",
+            )
+        self.projector = getattr(objective, "project", None)
+        self.candidate_pool = getattr(objective, "configs", None)
+
     # -- for subclasses ------------------------------------------------------------------------------
     @abstractmethod
     def _propose(self) -> dict[str, Any]:
@@ -311,6 +316,10 @@ class Searcher(ABC):
 
     def _observe(self, trial: Trial) -> None:  # noqa: B027 - optional hook
         """Called after each tell."""
+
+    def cost_model_updated(self) -> None:  # noqa: B027 - optional hook
+        """The cost model's predictions changed (it was refitted in place, e.g. by measure-before-train
+        adding a measured cell): searchers that cache predicted feasibility drop the cache here."""
 
     def _project(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return self.projector(config) if self.projector is not None else dict(config)

@@ -60,6 +60,10 @@ class HyperPower(Searcher):
         self.optimizer = optimizer or CandidateOptimizer()
         self.surrogate = surrogate or GPSurrogate(seed=self.seed)
 
+    def cost_model_updated(self) -> None:
+        super().cost_model_updated()
+        self._pool_id = None  # the pool's feasibility is recomputed on the next proposal
+
     def _propose(self) -> dict[str, Any]:
         X, y, done = self.completed_xy()
         if len(done) < self.n_init or len(set(y.tolist())) < 2:

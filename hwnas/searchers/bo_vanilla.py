@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 
+from hwnas.errors import InputError
 from hwnas.searchers.base import Searcher, Trial
 from hwnas.searchers.space import Param
 
@@ -41,8 +42,13 @@ _NEW_CONSTRAINT_API = hasattr(optuna.trial.Trial, "set_constraint")
 class VanillaConstrainedBO(Searcher):
     name = "bo_vanilla"
 
-    def __init__(self, *args: Any, n_init: int = 5, max_repeat_asks: int = 8, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, n_init: int = 5, max_repeat_asks: int = 8, sampler: str = "gp", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if sampler not in ("gp", "tpe"):
+            raise InputError(f"bo_vanilla: sampler must be 'gp' or 'tpe', got {sampler!r}")
+        self.sampler_kind = sampler
         self.n_init = n_init
         self.max_repeat_asks = max(1, max_repeat_asks)
         self._results: dict[tuple[Any, ...], tuple[float, dict[str, float]]] = {}
@@ -50,14 +56,25 @@ class VanillaConstrainedBO(Searcher):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.GPSampler(
-                seed=self.seed,
-                n_startup_trials=n_init,
-                constraints_func=_constraints_of if self.constraints and not _NEW_CONSTRAINT_API else None,
-                deterministic_objective=False,
-                warn_independent_sampling=False,
-            )
-        self.study = optuna.create_study(direction="minimize", sampler=sampler)
+            warnings.simplefilter("ignore", FutureWarning)  # constraints_func: TPE's only constraint input
+            if sampler == "tpe":  # TPE reads constraints through constraints_func in every Optuna release
+                chosen: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+                    seed=self.seed,
+                    n_startup_trials=n_init,
+                    constraints_func=_constraints_of if self.constraints else None,
+                    multivariate=True,
+                )
+            else:
+                chosen = optuna.samplers.GPSampler(
+                    seed=self.seed,
+                    n_startup_trials=n_init,
+                    constraints_func=(
+                        _constraints_of if self.constraints and not _NEW_CONSTRAINT_API else None
+                    ),
+                    deterministic_objective=False,
+                    warn_independent_sampling=False,
+                )
+        self.study = optuna.create_study(direction="minimize", sampler=chosen)
         self.distributions = {p.name: _distribution(p) for p in self.space.params}
         self._pending: dict[int, optuna.trial.Trial] = {}
 

@@ -14,11 +14,21 @@ SEARCHERS: dict[str, str] = {
     "random_walk": "hwnas.searchers.random_walk:RandomWalk",
     "evolution": "hwnas.searchers.evolution:RegularizedEvolution",
     "hyperpower_prob": "hwnas.searchers.bo_hyperpower:HyperPower",
+    "cell_bo": "hwnas.searchers.cell_bo:CellBO",
+    "cell_bo_prob": "hwnas.searchers.cell_bo:CellBO",
+    "tpe": "hwnas.searchers.bo_vanilla:VanillaConstrainedBO",
 }
 # Registered variants: the same class with other defaults. ``hyperpower_prob`` replaces eq. 3.4's
 # indicators by P(cost <= budget) from the cost models' cross-validated error band (STYLE.md §5), for
 # cost models that are known to err.
-DEFAULTS: dict[str, dict[str, Any]] = {"hyperpower_prob": {"feasibility": "probability"}}
+# ``cell_bo`` is HyperPower's acquisition with a Hamming-kernel GP and local acquisition search, made for
+# categorical cell spaces; ``tpe`` is vanilla constrained BO on Optuna's TPE sampler (what a user picks
+# today) instead of its GP.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "hyperpower_prob": {"feasibility": "probability"},
+    "cell_bo_prob": {"feasibility": "probability"},
+    "tpe": {"sampler": "tpe"},
+}
 # Which searchers use early termination of diverging runs by default (thesis §3.4.1: HyperPower and the
 # random search baselines; vanilla BO runs every trial to the end).
 EARLY_TERMINATION = {
@@ -28,9 +38,12 @@ EARLY_TERMINATION = {
     "random_search": True,
     "random_walk": True,
     "evolution": False,
+    "cell_bo": True,
+    "cell_bo_prob": True,
+    "tpe": False,
 }
 # Which searchers read a cost model (HyperPower needs one; the rest run without, as thesis baselines).
-USES_COST_MODEL = {"hyperpower", "hyperpower_prob"}
+USES_COST_MODEL = {"hyperpower", "hyperpower_prob", "cell_bo", "cell_bo_prob"}
 
 
 def searcher_class(name: str) -> type:

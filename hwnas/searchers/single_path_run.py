@@ -24,6 +24,9 @@ from hwnas.searchers.single_path import make_single_path_searcher
 from hwnas.searchers.single_path_table import SinglePathTable
 from hwnas.spaces.mbv2 import MBV2Space
 
+SEARCHERS = ("single-path", "multi-path")
+MULTI_PATH_WEIGHTINGS = ("softmax", "gumbel")
+
 
 def single_path_search(
     data: dict[str, Any],
@@ -43,27 +46,59 @@ def single_path_search(
     on_step: Callable[[StepInfo], None] | None = None,
     measure: Callable[[DerivedArchitecture], dict[str, float]] | None = None,
     checkpoint: str | Path | None = None,
+    searcher: str = "single-path",
     **kwargs: Any,
 ) -> OneShotSearcher:
-    """Run one search on ``data`` (from ``load_search_data``); returns the searcher (history, derived)."""
-    if mode == "softmax" and data.get("arch") is None:
+    """Run one search on ``data`` (from ``load_search_data``); returns the searcher (history, derived).
+
+    ``searcher="multi-path"`` runs the multi-path baseline (``multi_path.py``) on the same space, table,
+    loss and data instead; ``mode`` is then its path weighting, ``softmax`` or ``gumbel``."""
+    if searcher not in SEARCHERS:
+        raise InputError(f"searcher {searcher!r} is not known", hint=f"one of {', '.join(SEARCHERS)}")
+    bilevel = mode == "softmax" or searcher == "multi-path"
+    if bilevel and data.get("arch") is None:
         raise InputError(
-            "softmax mode trains bilevel and needs a held-out arch split", hint="arch_fraction=0.2"
+            f"{searcher} ({mode}) trains bilevel and needs a held-out arch split", hint="arch_fraction=0.2"
         )
-    s = make_single_path_searcher(
-        space=space,
-        table=table,
-        lam=lam,
-        penalty=penalty,
-        target_latency_ms=target_latency_ms,
-        mode=mode,
-        search_se=search_se,
-        epochs=epochs,
-        lr=lr,
-        arch_lr=arch_lr,
-        seed=seed,
-        **kwargs,
-    )
+    if searcher == "multi-path":
+        from hwnas.searchers.multi_path import make_multi_path_searcher
+
+        if search_se:
+            raise InputError("the multi-path baseline has no SE paths", hint="drop --search-se")
+        if mode not in MULTI_PATH_WEIGHTINGS:
+            raise InputError(
+                f"multi-path weighting {mode!r} is not known",
+                hint=f"one of {', '.join(MULTI_PATH_WEIGHTINGS)}",
+            )
+        s = make_multi_path_searcher(
+            space=space,
+            table=table,
+            lam=lam,
+            penalty=penalty,
+            target_latency_ms=target_latency_ms,
+            weighting=mode,
+            epochs=epochs,
+            lr=lr,
+            arch_lr=arch_lr,
+            seed=seed,
+            **kwargs,
+        )
+        s.history.meta.update({"mode": mode, "table_device": table.device})
+    else:
+        s = make_single_path_searcher(
+            space=space,
+            table=table,
+            lam=lam,
+            penalty=penalty,
+            target_latency_ms=target_latency_ms,
+            mode=mode,
+            search_se=search_se,
+            epochs=epochs,
+            lr=lr,
+            arch_lr=arch_lr,
+            seed=seed,
+            **kwargs,
+        )
     s.run(
         data["train"],
         data["val"],
@@ -117,9 +152,17 @@ def train_network(
 
 
 def export_architecture(
-    arch: str, space: MBV2Space, out_dir: str | Path, *, module: nn.Module | None = None, onnx: bool = True
+    arch: str,
+    space: MBV2Space,
+    out_dir: str | Path,
+    *,
+    module: nn.Module | None = None,
+    onnx: bool = True,
+    tflite: bool = False,
 ) -> dict[str, Path]:
-    """Write ``layers.json`` (LayerSpecs), ``model.pt`` (the torch module) and ``model.onnx``."""
+    """Write ``layers.json`` (LayerSpecs), ``model.pt`` (the torch module), ``model.onnx`` and, with
+    ``tflite``, ``model.tflite`` (float32, NHWC input, through the Keras builder; needs ``hwnas[tf]``;
+    check it with :func:`tflite_matches`)."""
     from hwnas.graph.builders.onnx import module_to_onnx
 
     out = Path(out_dir)
@@ -142,4 +185,26 @@ def export_architecture(
     torch.save(net, paths["torch"])
     if onnx:
         paths["onnx"] = module_to_onnx(net, (1, *space.input_shape), out / "model.onnx", verify=True)
+    if tflite:
+        from hwnas.graph.builders.tflite import model_to_tflite
+
+        paths["tflite"] = model_to_tflite(
+            net, (1, *space.input_shape), out / "model.tflite", name="single_path"
+        )
     return paths
+
+
+def tflite_matches(net: nn.Module, path: str | Path, input_shape: tuple[int, ...], seed: int = 0) -> float:
+    """The largest absolute difference between the torch network's output and the ``.tflite`` file's
+    on one seeded standard-normal input (NCHW ``input_shape``, batch first)."""
+    import numpy as np
+
+    from hwnas.graph.builders.tflite import run_tflite_file
+
+    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = net.eval()(x).numpy()
+    got = run_tflite_file(path, x.numpy())
+    if got.shape != ref.shape:
+        raise InputError(f"{path}: output shape {got.shape}, the torch network gives {ref.shape}")
+    return float(np.max(np.abs(got - ref)))

@@ -52,6 +52,9 @@ class SinglePathTable:
     se_scale: np.ndarray | None = None  # [20, 4] R(se=0.25)/R(se=0), eq. 6.5
     space: dict[str, Any] = field(default_factory=dict)  # resolution, width, num_classes
     info: dict[str, Any] = field(default_factory=dict)
+    # What fixed_ms is made of, where it was measured by parts (in-model tables): stem, block0, block21,
+    # head, classifier, overhead (a forward pass outside every module). They add up to fixed_ms.
+    fixed_parts_ms: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         self.table_ms = np.asarray(self.table_ms, float)
@@ -61,6 +64,15 @@ class SinglePathTable:
             self.se_scale = np.asarray(self.se_scale, float)
             if self.se_scale.shape != self.table_ms.shape:
                 raise InputError(f"single-path table: se_scale is {self.se_scale.shape}, expected [20, 4]")
+        if self.fixed_parts_ms is not None:
+            parts = {str(k): float(v) for k, v in self.fixed_parts_ms.items()}
+            if not math.isclose(sum(parts.values()), float(self.fixed_ms), rel_tol=1e-9, abs_tol=1e-9):
+                raise InputError(
+                    f"single-path table: fixed_parts_ms add up to {sum(parts.values()):.6f} ms, "
+                    f"fixed_ms is {float(self.fixed_ms):.6f} ms",
+                    hint="fixed_ms must be the sum of its parts (stem, block0, block21, head, ...)",
+                )
+            self.fixed_parts_ms = parts
 
     # -- sources ------------------------------------------------------------------------------------
     @classmethod
@@ -109,6 +121,8 @@ class SinglePathTable:
             se = data.get("se_scale")
             se_rows = None if se is None else [[float(se[str(i)][tok]) for tok in OPS] for i in SEARCHABLE]
             fixed = float(data["fixed_ms"])
+            parts = data.get("fixed_parts_ms")
+            parts = None if parts is None else {str(k): float(v) for k, v in dict(parts).items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
                 f"single-path table {path}: missing or bad field ({exc!r})",
@@ -121,6 +135,7 @@ class SinglePathTable:
             se_rows,
             dict(data.get("space", {})),
             dict(data.get("info", {})),
+            parts,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +153,8 @@ class SinglePathTable:
             "blocks_ms": blocks,
             "info": self.info,
         }
+        if self.fixed_parts_ms is not None:
+            d["fixed_parts_ms"] = dict(self.fixed_parts_ms)
         if self.se_scale is not None:
             d["se_scale"] = {
                 str(i): dict(zip(OPS, map(float, self.se_scale[j]), strict=True))
@@ -174,6 +191,15 @@ class SinglePathTable:
                 hint="build the table with --se to price SE blocks",
             )
         return self.runtime_model().runtime_of(kes, se if self.se_scale is not None else None)
+
+    def breakdown(self, choices: Sequence[BlockChoice]) -> dict[str, Any]:
+        """``predict(choices)`` by parts: the fixed part's components (where the table has them, else one
+        ``fixed`` entry) and R^i of the 20 searchable blocks. ``total_ms`` is their sum."""
+        parts: dict[str, Any] = dict(self.fixed_parts_ms or {"fixed": float(self.fixed_ms)})
+        blocks = self.per_block(choices)
+        parts["blocks_ms"] = blocks
+        parts["total_ms"] = float(sum(v for k, v in parts.items() if k != "blocks_ms") + sum(blocks))
+        return parts
 
     def per_block(self, choices: Sequence[BlockChoice]) -> list[float]:
         """R^i of each searchable block (same model as ``predict``)."""
@@ -290,6 +316,92 @@ def build_table(
     return table
 
 
+# time_chain(modules, input_shape, name) -> an object with segments_ms (per module) and whole_ms
+TimeChain = Callable[[Sequence[Any], tuple[int, ...], str], Any]
+FIXED_PARTS = ("stem", "block0", "block21", "head", "classifier", "overhead")
+
+
+def network_chain(net: Any) -> list[Any]:
+    """An ``MBV2Space.build`` network as the chain its forward pass runs: stem, 22 blocks, head,
+    classifier (25 modules)."""
+    return [net.stem, *net.blocks, net.head, net.classifier]
+
+
+def build_table_in_model(
+    space: MBV2Space,
+    time_chain: TimeChain,
+    *,
+    device: str,
+    repeats: int = 3,
+    progress: Callable[[str], None] | None = None,
+    info: dict[str, Any] | None = None,
+) -> SinglePathTable:
+    """The table as the thesis builds it (§5.3.2: "profiling DNNs with different MBConv types" with a
+    per-layer breakdown): the four uniform networks all-k3e3, all-k3e6, all-k5e3, all-k5e6 are run whole
+    and each block is timed *inside* the forward pass, so every entry R^i_{k,e} carries what the block
+    costs in a network (its input coming from the previous block, caches as a model leaves them).
+
+    The fixed part of eq. 5.8 is measured by parts, each the mean over the four networks: the stem, the
+    fixed blocks 0 and 21, the head (1×1 conv), the classifier (pooling, dropout, linear), and a fitted
+    ``overhead``, the whole forward pass minus the sum of its modules (dispatch between modules; the
+    clock reads of the segmented pass make it slightly negative where there is nothing else). They add up
+    to ``fixed_ms``. With ``repeats`` > 1 the four networks are timed in interleaved passes and the
+    median kept per entry, so a load change on a shared host hits every entry alike."""
+    if repeats < 1:
+        raise InputError(f"repeats must be >= 1, got {repeats}")
+    nets = {tok: space.build(space.encode(parse_arch(tok, space))).eval() for tok in OPS}
+    seg: dict[str, list[tuple[float, ...]]] = {tok: [] for tok in OPS}
+    whole: dict[str, list[float]] = {tok: [] for tok in OPS}
+    for _ in range(repeats):
+        for tok, net in nets.items():
+            chain = network_chain(net)
+            got = time_chain(chain, (1, *space.input_shape), f"uniform-{tok}")
+            segs = tuple(float(v) for v in got.segments_ms)
+            if len(segs) != len(chain):
+                raise InputError(f"timing uniform-{tok}: {len(segs)} segments for a chain of {len(chain)}")
+            for v in segs:
+                _check_ms(v, f"a module of uniform-{tok}")
+            _check_ms(got.whole_ms, f"uniform-{tok}")
+            seg[tok].append(segs)
+            whole[tok].append(float(got.whole_ms))
+            if progress:
+                progress(f"uniform-{tok}")
+    med = {tok: np.median(np.asarray(seg[tok]), axis=0) for tok in OPS}  # [25] per network
+    wmed = {tok: float(np.median(whole[tok])) for tok in OPS}
+    rows = [[float(med[tok][1 + i]) for tok in OPS] for i in SEARCHABLE]  # chain index 1 + block index
+    per_net = {
+        tok: {
+            "stem": float(med[tok][0]),
+            "block0": float(med[tok][1]),
+            "block21": float(med[tok][22]),
+            "head": float(med[tok][23]),
+            "classifier": float(med[tok][24]),
+            "overhead": wmed[tok] - float(med[tok].sum()),
+        }
+        for tok in OPS
+    }
+    parts = {k: float(np.mean([per_net[tok][k] for tok in OPS])) for k in FIXED_PARTS}
+    table = SinglePathTable(
+        device,
+        float(sum(parts.values())),
+        np.asarray(rows),
+        None,
+        {"resolution": space.resolution, "width": space.width, "num_classes": space.num_classes},
+        dict(info or {}),
+        parts,
+    )
+    table.info.update(
+        {
+            "form": "in-model: blocks timed inside the four uniform networks (thesis §5.3.2)",
+            "uniform_whole_ms": wmed,
+            "uniform_parts_ms": per_net,
+            "uniform_predicted_ms": {tok: table.predict(parse_arch(tok, space)) for tok in OPS},
+            "repeats": repeats,
+        }
+    )
+    return table
+
+
 def _check_ms(ms: float, what: str) -> None:
     if not (isinstance(ms, (int, float)) and math.isfinite(ms) and ms > 0):
         raise InputError(f"timing {what} gave {ms!r}, not a positive number of ms")
@@ -328,18 +440,25 @@ def check_runtime_model(
     *,
     n: int = 100,
     seed: int = 0,
+    repeats: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> RuntimeModelCheck:
-    """Measure ``n`` uniformly random architectures whole and compare with ``table.predict``."""
+    """Measure ``n`` uniformly random architectures whole and compare with ``table.predict``. With
+    ``repeats`` > 1 every network is measured that many times in interleaved passes over all ``n`` and
+    the median kept (a load change on a shared host then hits every network alike)."""
+    if repeats < 1:
+        raise InputError(f"repeats must be >= 1, got {repeats}")
     rng = np.random.default_rng(seed)
-    archs, meas, pred = [], [], []
-    for j in range(n):
-        arch = space.sample(rng)
-        ms = time_module(space.build(arch).eval(), (1, *space.input_shape), f"random-{j}")
-        _check_ms(ms, f"random architecture {j}")
-        archs.append(arch)
-        meas.append(float(ms))
-        pred.append(table.predict(space.decode(arch)))
-        if progress:
-            progress(f"architecture {j + 1}/{n}")
+    archs = [space.sample(rng) for _ in range(n)]
+    nets = [space.build(arch).eval() for arch in archs]
+    samples: list[list[float]] = [[] for _ in archs]
+    for r in range(repeats):
+        for j, net in enumerate(nets):
+            ms = time_module(net, (1, *space.input_shape), f"random-{j}")
+            _check_ms(ms, f"random architecture {j}")
+            samples[j].append(float(ms))
+            if progress:
+                progress(f"architecture {j + 1}/{n}, pass {r + 1}/{repeats}")
+    meas = [float(np.median(v)) for v in samples]
+    pred = [table.predict(space.decode(arch)) for arch in archs]
     return RuntimeModelCheck(archs, meas, pred)

@@ -223,3 +223,39 @@ def predict_models(
             res["layers"] = per.to_dict(orient="records")
         results.append(res)
     return results
+
+
+def predict_models_kernel(
+    predictor: Any,
+    models: list[str],
+    *,
+    input_shape: str | None = None,
+    batch_size: int = 1,
+    budget: float | None = None,
+    per_layer: bool = False,
+) -> list[dict[str, Any]]:
+    """Whole-model predictions of a kernel predictor (``hwnas build-predictor`` output) for named models:
+    value, interval, units, the out-of-range units named; per unit with ``per_layer``."""
+    import numpy as np
+
+    from hwnas.cost_models.base import prob_below
+    from hwnas.graph.models import parse_input_shape, resolve_model
+    from hwnas.resources import check_input_memory, requested_shape
+
+    if not models:
+        raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
+    shape = parse_input_shape(input_shape)
+    check_input_memory(requested_shape(shape, batch_size), "the input")
+    results = []
+    for text in models:
+        resolved = resolve_model(text, shape, batch_size=batch_size)
+        res = {"model": text, "model_id": resolved.model_id, **predictor.predict_model(resolved.spec.layers)}
+        if budget is not None:
+            p = prob_below(np.array([res["value"]]), np.array([res["lo"]]), np.array([res["hi"]]), budget,
+                           coverage=res["level"])  # fmt: skip
+            res["budget"], res["prob_within_budget"] = float(budget), float(p[0])
+        if per_layer:
+            per = predictor.price_units(resolved.spec.layers)
+            res["units"] = [{**r, "reasons": list(r["reasons"])} for r in per.to_dict(orient="records")]
+        results.append(res)
+    return results

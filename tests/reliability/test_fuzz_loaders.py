@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from hwnas.errors import ConfigError, HwnasError, InputError
 
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**13), st.text(max_size=12),

@@ -19,27 +19,36 @@ def test_interference_window_sees_another_process_burning_cpu():
     w = qa.InterferenceWindow().begin()
     time.sleep(0.3)
     idle = w.end()
-    assert idle["window_s"] == pytest.approx(0.3, abs=0.2) and idle["cpus"] >= 1
+    assert idle["window_s"] >= 0.3 and idle["cpus"] >= 1  # a loaded machine may wake us late, never early
     assert 0.0 <= idle["others_cpu_share"] <= 1.0 and 0.0 <= idle["steal_share"] <= 1.0
     ctx = mp.get_context("fork")
-    burner = ctx.Process(target=_burn, args=(1.0,))
+    started, stop = ctx.Event(), ctx.Event()
+    burner = ctx.Process(target=_burn, args=(started, stop))
     burner.start()
     try:
-        w = qa.InterferenceWindow().begin()
+        assert started.wait(120), "the burner process never started"
+        w = qa.InterferenceWindow().begin()  # the burner runs through the whole window
         time.sleep(0.6)
         busy = w.end()
     finally:
-        burner.join()
-    # a whole CPU of the machine went to the burner: at least ~1/cpus of all CPU time (minus jitter)
-    assert busy["others_cpu_share"] >= min(0.9, 1.0 / busy["cpus"]) * 0.6
+        stop.set()
+        burner.join(60)
+    # A whole CPU went to the burner: at least ~1/N of all CPU time (minus jitter), N the CPUs /proc/stat
+    # counts (the whole machine; a container's affinity can be fewer).
+    n = _proc_stat_cpus() or busy["cpus"]
+    assert busy["others_cpu_share"] >= min(0.9, 1.0 / n) * 0.6
 
 
-def _burn(seconds: float) -> None:
-    import time
+def _proc_stat_cpus() -> int:
+    with open("/proc/stat") as fh:
+        return sum(1 for line in fh if line.startswith("cpu") and line[3:4].isdigit())
 
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
+
+def _burn(started, stop) -> None:
+    started.set()
+    while not stop.is_set():
+        for _ in range(10_000):
+            pass
 
 
 def test_cpu_frequency_and_throttle_readers_parse_sysfs(tmp_path):

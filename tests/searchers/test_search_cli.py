@@ -73,7 +73,7 @@ def test_search_impossible_budget_exits_1(grid_csv) -> None:  # noqa: ANN001
 
 
 @pytest.mark.skipif(RAPL.exists(), reason="this host exposes RAPL, so a power budget is measurable")
-def test_power_budget_on_local_cpu_fails_with_the_reason(capsys) -> None:  # noqa: ANN001
+def test_power_budget_on_local_cpu_fails_with_the_reason(capsys, tmp_path) -> None:  # noqa: ANN001
     rc = main(
         [
             "search",
@@ -85,6 +85,8 @@ def test_power_budget_on_local_cpu_fails_with_the_reason(capsys) -> None:  # noq
             "memory<=1.25GB",
             "--evals",
             "1",
+            "--store",
+            str(tmp_path / "s.db"),  # never the default ./hwnas.db of the checkout
         ]
     )
     assert rc == 2

@@ -18,7 +18,13 @@ N_TRIALS = 9  # past the BO searchers' random start (n_init=4 below), so their m
 
 def _make(name: str, objective, seed: int = 0, constraints=BUDGET) -> Searcher:  # noqa: ANN001
     cm, _ = fit_cost_models(objective.space, objective.measure_costs, ["latency_ms"], n_samples=20, seed=0)
-    kwargs = {"n_init": 4} if name.startswith("hyperpower") else {"n_init": 3} if name == "bo_vanilla" else {}
+    kwargs = (
+        {"n_init": 4}
+        if name.startswith(("hyperpower", "cell_bo"))
+        else {"n_init": 3}
+        if name in ("bo_vanilla", "tpe")
+        else {}
+    )
     if name == "evolution":
         kwargs = {"population_size": 4, "sample_size": 2}
     return make_searcher(name, objective.space, constraints=constraints, cost_model=cm, seed=seed, **kwargs)
@@ -117,8 +123,28 @@ class TestHyperPowerProbability(SearcherTestCase):
     searcher_name = "hyperpower_prob"
 
 
+class TestTPE(SearcherTestCase):
+    searcher_name = "tpe"
+    n_trials = 5
+
+
+class TestCellBO(SearcherTestCase):
+    """A categorical-cell searcher: only the categorical space (a mixed one is refused, tested apart)."""
+
+    searcher_name = "cell_bo"
+
+    @pytest.fixture(params=["cells"])
+    def objective(self, request):  # noqa: ANN001, ANN201
+        return request.getfixturevalue(request.param)
+
+
+class TestCellBOProbability(TestCellBO):
+    searcher_name = "cell_bo_prob"
+
+
 def test_every_registered_searcher_has_a_contract_test() -> None:
     tested = {c.searcher_name for c in SearcherTestCase.__subclasses__()}
+    tested |= {c.searcher_name for c in TestCellBO.__subclasses__()}
     assert tested == set(SEARCHERS)
 
 

@@ -121,3 +121,24 @@ def units_to_tflite(units: Sequence[Sequence[LayerSpec]], workdir: str | Path, *
                          "quantization": quantization})  # fmt: skip
     (workdir / "units.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def run_tflite_file(path: str | Path, x_nchw: np.ndarray, *, threads: int = 1) -> np.ndarray:
+    """Run a float32 ``.tflite`` file from ``model_to_tflite`` on one NCHW input (transposed to the
+    file's NHWC layout where it is 4-d) with the LiteRT interpreter; returns its first output. Used to
+    check an exported file against the torch network it came from."""
+    try:
+        from ai_edge_litert import interpreter as litert
+    except ModuleNotFoundError as exc:
+        raise InputError("running a .tflite file needs LiteRT", hint="pip install 'hwnas[tf]'") from exc
+    interp = litert.Interpreter(model_path=str(path), num_threads=int(threads))
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    x = np.asarray(x_nchw, np.float32)
+    if x.ndim == 4:
+        x = np.transpose(x, (0, 2, 3, 1))
+    if tuple(inp["shape"]) != x.shape:
+        raise InputError(f"{path}: input shape {tuple(inp['shape'])}, got an input of {x.shape}")
+    interp.set_tensor(inp["index"], x)
+    interp.invoke()
+    return np.asarray(interp.get_tensor(interp.get_output_details()[0]["index"]))

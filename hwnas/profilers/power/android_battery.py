@@ -2,7 +2,8 @@
 
 ``begin_window`` starts a logger on the phone (``/proc/uptime`` and ``<battery_path>/uevent`` every
 ``1/power.sampling_hz`` s into a file in ``remote_dir``), so sampling never competes with the benchmark for
-the adb link; ``end_window`` stops it, reads the log back and integrates V × I over uptime (trapezoids).
+the adb link; ``end_window`` stops it, reads the log back and averages V × I over uptime (trapezoids);
+the window's energy is that mean power times the window's length (the samples cover less than it).
 Units and sign per ``hwnas.profilers.parsers.battery`` (``connection.current_unit``,
 ``connection.sign_convention``; the direction from ``STATUS`` first).
 
@@ -129,10 +130,18 @@ class AndroidBatterySampler(PowerSampler):
         not_dis = sorted({s.status or "unknown" for s in samples if s.status != "discharging"})
         if not_dis:
             raise MeasurementError("battery: " + CHARGING_CAVEAT.format(status=", ".join(not_dis)))
-        total, mean_mw = energy_mj(samples)
-        rate = len(samples) / max(samples[-1].t_s - samples[0].t_s, 1e-9)
-        notes = (f"{len(samples)} samples at {rate:.1f} Hz (phone uptime clock)",
-                 f"mean power {mean_mw:.0f} mW", samples[-1].rule or "")  # fmt: skip
+        sampled_mj, mean_mw = energy_mj(samples)
+        span_s = samples[-1].t_s - samples[0].t_s
+        if not span_s > 0:
+            raise MeasurementError(f"battery: {len(samples)} samples all at uptime {samples[0].t_s} s",
+                                   hint="run longer, or lower power.sampling_hz")  # fmt: skip
+        # The samples span only part of the window (the logger starts after begin_window and its last line
+        # comes before end_window, on another clock), while the caller divides by the runs of the whole
+        # window: the window's energy is the sampled mean power times the window's length.
+        total = mean_mw * (end_s - start_s)  # mW x s = mJ
+        notes = (f"{len(samples)} samples at {len(samples) / span_s:.1f} Hz over {span_s:.2f} s of the "
+                 f"{end_s - start_s:.2f} s window (phone uptime clock; {sampled_mj:.1f} mJ in that span)",
+                 f"mean power {mean_mw:.0f} mW x the window", samples[-1].rule or "")  # fmt: skip
         return EnergyWindow(key, start_s, end_s, {"battery": total}, total,
                             f"android-battery-samples@{self.hz:g}Hz", notes)  # fmt: skip
 

@@ -179,8 +179,11 @@ class EnergyMeter:
             raise ValueError(f"energy window {key!r} is already open")
         self.update_period()  # poll before the window, never inside it
         sampler = BackgroundSampler(self.source, self.sampling_interval_s, self.clock)
+        sampler.start()  # first: its opening reading lies before the window, whatever starting it cost
+        # The counter and the window's clock are read back to back (as at the end), so the counter and the
+        # integral cover the same interval; a thread start between them (tens of ms on a loaded machine)
+        # would otherwise count in the counter only and read as a disagreement.
         counter0 = self.source.energy_counter_mj()
-        sampler.start()
         self._open[key] = (self.clock(), sampler, counter0)
 
     def end_window(self, key: str, iterations: int = 1, *, subtract_idle: bool = True) -> EnergyResult:
