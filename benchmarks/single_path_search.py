@@ -58,6 +58,12 @@ def main() -> None:
     ap.add_argument("--final-epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument(
+        "--target-fractions",
+        default="0.5",
+        help="comma-separated; seed i targets lo + f_i (hi - lo) of the space's predicted range (cycled)",
+    )
+    ap.add_argument("--measure-repeats", type=int, default=3, help="interleaved timings of each found net")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/single_path_search.json"))
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -68,19 +74,25 @@ def main() -> None:
         parse_arch("-".join(["k3e3"] + ["skip", "skip", "skip", "k3e3"] * 4 + ["skip"] * 3), space)
     )
     hi = table.predict(parse_arch("k5e6", space))
-    target = a.target_ms or round(lo + 0.5 * (hi - lo), 3)
+    fracs = [float(f) for f in a.target_fractions.split(",") if f.strip()]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         timer = module_timer(a.device, SQLiteStore(Path(tmp) / "s.db"), clock="cpu", prefix="bench-sp-search")
 
         def measure(arch: str) -> float:
-            return timer(space.build(arch).eval(), (1, *space.input_shape), arch)
+            net = space.build(arch).eval()
+            return float(
+                np.median([timer(net, (1, *space.input_shape), arch) for _ in range(a.measure_repeats)])
+            )
 
         for seed in range(a.seeds):
+            target = a.target_ms or round(lo + fracs[seed % len(fracs)] * (hi - lo), 3)
             search_data, final_data = split_data(seed, space.resolution, a.batch)
             t0 = time.process_time()
 
-            def run(lam: float, search_data: dict = search_data, seed: int = seed) -> SearchOutcome:
+            def run(
+                lam: float, search_data: dict = search_data, seed: int = seed, target: float = target
+            ) -> SearchOutcome:
                 s = single_path_search(
                     search_data,
                     space,
@@ -133,6 +145,7 @@ def main() -> None:
                     "predicted_ms": pred,
                     "measured_ms": meas,
                     "measured_vs_target_pct": (meas / target - 1) * 100,
+                    "predicted_vs_measured_pct": (pred / meas - 1) * 100,
                     "search_cpu_s": cpu,
                 }
             row["single-path"]["lambda_history"] = [
@@ -145,22 +158,27 @@ def main() -> None:
                 for t in h
             ]
             row["random-rejection"]["drawn"] = drawn
+            row["load_after"] = os.getloadavg()
             row["random-rejection"]["selection_accuracies"] = accs
             results.append(row)
     load = os.getloadavg()
     print(
         f"# {a.device}, CPU-time clock, space {space.resolution}px width {space.width:g}; "
-        f"target {target:.3f} ms "
-        f"(range {lo:.3f}-{hi:.3f}); budget {a.lambda_evals} x {a.search_epochs} epochs; final "
+        f"targets {sorted({r['target_ms'] for r in results})} ms "
+        f"(range {lo:.3f}-{hi:.3f}); found nets timed {a.measure_repeats}x (median); "
+        f"budget {a.lambda_evals} x {a.search_epochs} epochs; final "
         f"{a.final_epochs} epochs; load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
     )
     for row in results:
         for name in ("single-path", "random-rejection"):
             r = row[name]
             print(
-                f"seed {row['seed']} {name:17s} test acc {r['test_accuracy'] * 100:6.2f} %  predicted "
+                f"seed {row['seed']} T {row['target_ms']:.3f} {name:17s} "
+                f"test acc {r['test_accuracy'] * 100:6.2f} %  predicted "
                 f"{r['predicted_ms']:.3f} ms  measured {r['measured_ms']:.3f} ms "
-                f"({r['measured_vs_target_pct']:+.1f} % vs target)  search CPU {r['search_cpu_s']:.0f} s"
+                f"({r['measured_vs_target_pct']:+.1f} % vs target, "
+                f"model {r['predicted_vs_measured_pct']:+.1f} %)"
+                f"  search CPU {r['search_cpu_s']:.0f} s"
             )
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(

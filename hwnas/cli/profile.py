@@ -26,8 +26,19 @@ _TOP = 12
 
 def profile(
     device: str = typer.Option("local-cpu", "--device", "-d", help="Device config name or YAML path."),
-    model: str = typer.Option(
-        ..., "--model", "-m", help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch>."
+    models: list[str] = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="torchvision name, file.onnx, mbv2:<arch> or nb201:<arch>; repeat it to profile several models "
+        "in one run (their jobs interleaved, see --interleave).",
+    ),
+    interleave: bool = typer.Option(
+        True,
+        "--interleave/--no-interleave",
+        help="With several --model: run one job of each model in turn, so a machine whose speed drifts "
+        "spreads the drift over every model instead of the ones measured last (--no-interleave: model "
+        "after model).",
     ),
     per_layer: bool = typer.Option(True, "--per-layer/--no-per-layer", help="Time each layer in isolation."),
     whole_model: bool = typer.Option(
@@ -92,18 +103,28 @@ def profile(
         2, "--retries", min=0, max=100, help="With --devices: reruns of a job whose node or worker died."
     ),
 ) -> None:
-    """Profile MODEL on DEVICE; results go to the store as they finish, so an interrupted run resumes."""
+    """Profile MODEL on DEVICE (several -m: in one run, jobs interleaved); results go to the store as they
+    finish, so an interrupted run resumes."""
+    from hwnas.errors import InputError
+
     if devices is not None:
-        return _fleet(devices, model, address, retries, store_path, per_layer, memory, clock, threads,
+        if len(models) != 1:
+            raise InputError(f"--devices profiles one --model per run, got {len(models)}",
+                             hint="run hwnas profile --devices once per model")  # fmt: skip
+        return _fleet(devices, models[0], address, retries, store_path, per_layer, memory, clock, threads,
                       batch_size, json_out)  # fmt: skip
+    if len(set(models)) != len(models):
+        raise InputError(f"--model given twice: {sorted({m for m in models if models.count(m) > 1})}",
+                         hint="name each model once")  # fmt: skip
     from hwnas.device_config import load_device
     from hwnas.graph.models import parse_input_shape, resolve_model
     from hwnas.io import atomic_output, check_outputs
     from hwnas.profilers.registry import get_profiler
     from hwnas.profilers.report import layer_table, model_summary
 
-    check_outputs({"--csv": csv}, {"--store": store_file(store_path), "--model": as_file(model),
-                                   "--device": as_file(device)})  # fmt: skip
+    inputs = {"--store": store_file(store_path), "--device": as_file(device)}
+    inputs.update({"--model" if len(models) == 1 else f"--model {m}": as_file(m) for m in models})
+    check_outputs({"--csv": csv}, inputs)
     from hwnas.resources import check_input_memory, check_threads, requested_shape
 
     config = load_device(device)
@@ -115,24 +136,31 @@ def profile(
     if not quiet and not json_out:
         err.print(f"clock: {clock_reason}", highlight=False)
     profiler = get_profiler(config, threads=threads, clock=clock)
-    with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
-        resolved = resolve_model(model, shape, batch_size=batch)
-        if resolved.onnx_path is not None and config.backend == "onnxruntime-cpu":
-            from hwnas.graph.from_onnx import check_onnxruntime_loads
+    resolved = []
+    for model in models:
+        with err.status(f"loading {model}", spinner="dots") if not quiet and not json_out else nullcontext():
+            r = resolve_model(model, shape, batch_size=batch)
+            if r.onnx_path is not None and config.backend == "onnxruntime-cpu":
+                from hwnas.graph.from_onnx import check_onnxruntime_loads
 
-            check_onnxruntime_loads(resolved.onnx_path)
+                check_onnxruntime_loads(r.onnx_path)
+        resolved.append(r)
     modes = ("inference", "train_step") if train_step else ("inference",)
     from hwnas.profilers.qa import QAStore
 
-    with open_store(store_path) as raw_store:
+    what = resolved[0].name if len(resolved) == 1 else f"{len(resolved)} models"
+    with open_store(store_path) as raw_store, profiler:  # the profiler's power source closed after
         store = QAStore(raw_store, clock=clock, target_ci_rel=config.repeat.target_ci_rel)
-        with progress(f"profiling {resolved.name}", None, enabled=not quiet and not json_out) as advance:
+        with progress(f"profiling {what}", None, enabled=not quiet and not json_out) as advance:
             run = dict(per_layer=per_layer, whole_model=whole_model, modes=modes, memory=memory,
-                       units=units, progress=lambda e: advance(1, description=_short(e.description),
+                       units=units, interleave=interleave,
+                       progress=lambda e: advance(1, description=_short(e.description),
                                                   total=e.total))  # fmt: skip
-            result = profiler.profile(resolved, store, force=force, **run)
+            results = profiler.profile_many(resolved, store, force=force, **run)
             qa = {"clock": clock, "clock_reason": clock_reason, "flagged_first": len(store.flagged),
                   "remeasured": 0}  # fmt: skip
+            if len(resolved) > 1:
+                qa["interleaved"] = interleave
             if remeasure and store.flagged:
                 # Delete what QA flagged and resume: exactly those jobs run again (drift is measured
                 # against the first try, kept in memory); what is still flagged stays, marked.
@@ -141,7 +169,7 @@ def profile(
                 for m in redo:
                     raw_store.delete(**_identity_filters(m))
                 store.flagged = []
-                again = profiler.profile(resolved, store, force=False, **run)
+                again = profiler.profile_many(resolved, store, force=False, **run)
                 # A record written by a job whose main record was not flagged (e.g. in-model layer
                 # times of the whole-model job) is not re-run by resume: put the first try back.
                 lost = [m for m in redo if not raw_store.has(m.identity())]
@@ -149,30 +177,45 @@ def profile(
                     raw_store.add(m)
                 store.flagged.extend(lost)
                 qa["remeasured"] = len(redo) - len(lost)
-                result.measured.extend(again.measured)
-                result.failures.extend(again.failures)
+                for result, second in zip(results, again, strict=True):
+                    result.measured.extend(second.measured)
+                    result.failures.extend(second.failures)
         qa["still_flagged"] = len(store.flagged)
         qa["flags"] = sorted({f for m in store.flagged for f in m.extra["qa"]["flags"]})
         if qa["flagged_first"]:
-            result.notes.append(
+            results[0].notes.append(
                 f"measurement QA: {qa['flagged_first']} record(s) flagged, {qa['remeasured']} "
                 f"re-measured, {qa['still_flagged']} still flagged ({', '.join(qa['flags']) or 'none'}); "
                 "flagged records are left out of fits (hwnas fit --include-flagged uses them)"
             )
-        key = dict(device=config.name, model_id=resolved.model_id, fingerprint_id=result.fingerprint_id,
-                   batch_size=result.batch_size, backend=profiler.backend)  # fmt: skip
-        layers = layer_table(store, **key)
-        summary = model_summary(store, **key)
+        tables = []
+        for r, result in zip(resolved, results, strict=True):
+            key = dict(device=config.name, model_id=r.model_id, fingerprint_id=result.fingerprint_id,
+                       batch_size=result.batch_size, backend=profiler.backend)  # fmt: skip
+            tables.append((layer_table(store, **key), model_summary(store, **key)))
     if csv is not None:
         with atomic_output(csv) as tmp:
-            layers.to_csv(tmp, index=False)
+            if len(resolved) == 1:
+                tables[0][0].to_csv(tmp, index=False)
+            else:  # one table, the model of each row in front
+                import pandas as pd
+
+                pd.concat([t.assign(model_id=r.model_id)[["model_id", *t.columns]]
+                           for r, (t, _) in zip(resolved, tables, strict=True)],
+                          ignore_index=True).to_csv(tmp, index=False)  # fmt: skip
+    docs = [{"result": result.to_dict(), "model": {"name": r.name, **r.spec.totals()}, "summary": summary,
+             "layers": layers.to_dict(orient="records")}
+            for r, result, (layers, summary) in zip(resolved, results, tables, strict=True)]  # fmt: skip
     if json_out:
-        totals = {"name": resolved.name, **resolved.spec.totals()}
-        print_json({"result": result.to_dict(), "model": totals, "qa": qa,
-                    "summary": summary, "layers": layers.to_dict(orient="records"),
-                    "csv": str(csv) if csv else None})  # fmt: skip
+        if len(docs) == 1:
+            print_json({**docs[0], "qa": qa, "csv": str(csv) if csv else None})
+        else:
+            print_json({"models": docs, "qa": qa, "csv": str(csv) if csv else None})
         return
-    _render(resolved, result, layers, summary, csv)
+    for r, result, (layers, summary) in zip(resolved, results, tables, strict=True):
+        _render(r, result, layers, summary, csv if len(resolved) == 1 else None)
+    if csv is not None and len(resolved) > 1:
+        out.print(f"per-layer table of {len(resolved)} models: {csv}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

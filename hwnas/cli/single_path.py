@@ -317,6 +317,8 @@ def export_cmd(
 
     canonical = space.encode(parse_arch(arch, space))
     net = space.build(canonical).eval()
+    # Measured before anything imports TensorFlow: its thread pools count in the process CPU clock.
+    measured = measure_on_device(device, space, canonical, clock, store_path)
     if tflite:
         with progress("converting to TFLite", None, not json_out):
             paths = export_architecture(canonical, space, out_dir, module=net, onnx=onnx, tflite=True)
@@ -327,8 +329,8 @@ def export_cmd(
         "files": {k: str(v) for k, v in paths.items()},
         "predicted_ms": tbl.predict(space.decode(canonical)),
         "device": device,
+        **measured,
     }
-    res.update(measure_on_device(device, space, res["arch"], clock, store_path))
     if tflite:
         res["tflite_max_abs_diff"] = tflite_matches(net, paths["tflite"], (1, *space.input_shape))
         if tflite_device != "none":

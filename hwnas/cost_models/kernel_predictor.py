@@ -59,6 +59,7 @@ DEFAULT_FUSION = "onnxruntime-cpu"
 # Work features (monotone, in the baseline): a feature name containing one of these.
 WORK_MARKERS = ("flops", "macs", "bytes")
 BASE_FEATURES = ("flops", "bytes")
+NO_KERNEL = "none"  # a unit the runtime runs no kernel for (Dropout / Identity alone)
 
 
 def is_work_feature(name: str) -> bool:
@@ -414,6 +415,11 @@ class KernelPredictor(RegressorMixin, BaseEstimator):
         for u in units:
             cfg = ks.kernel_of_unit(u)
             reasons: list[str] = []
+            if cfg is None and ks.no_kind_reason(u).startswith("no kernel:"):
+                # Dropout / Identity alone: the runtime removes them, nothing runs (cost 0, no flag)
+                cfgs.append({"kind": NO_KERNEL, "flops": 0.0, "bytes": 0.0})
+                recs.append({"name": u.name, "op": u.op, "kind": NO_KERNEL, "reasons": [], "known": True})
+                continue
             if cfg is None:
                 reasons = [f"no kernel kind for unit {u.op}"]
                 moved = sum(la.activation_bytes + la.weight_bytes for la in u.layers)
@@ -438,6 +444,7 @@ class KernelPredictor(RegressorMixin, BaseEstimator):
         feats = pd.DataFrame(cfgs)
         z, _ = self._predict_log(self.models_, self.pooled_, feats.reset_index(drop=True))
         value = np.exp(z)
+        value[(feats["kind"] == NO_KERNEL).to_numpy()] = 0.0
         q = np.array([self.q_.get(k, 0.0) for k in feats["kind"]])
         lo, hi = np.exp(z - q), np.exp(z + q)
         ood = np.array([bool(r) for r in out["reasons"]])
@@ -445,6 +452,8 @@ class KernelPredictor(RegressorMixin, BaseEstimator):
         for mask, factor in ((ood & known, self.ood_factor), (~known, self.unknown_factor)):
             lo[mask] = np.minimum(lo[mask], value[mask] / factor)
             hi[mask] = np.maximum(hi[mask], value[mask] * factor)
+        none = (feats["kind"] == NO_KERNEL).to_numpy()
+        lo[none] = hi[none] = 0.0
         out["value"], out["lo"], out["hi"], out["ood"] = value, lo, hi, ood
         return out.drop(columns="known")
 

@@ -9,11 +9,12 @@ to build and run things (``hwnas.profilers.backend``: Builder, Runner); nothing 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,16 @@ class Profiler:
             fields["allocator"] = self.config.allocator
         return Fingerprint(fp.device, fields)
 
+    def close(self) -> None:
+        """Release what the profiler holds open between calls (a tegrastats child, NVML); it reopens on the
+        next call. Also ``with get_profiler(config) as p:``."""
+
+    def __enter__(self) -> Profiler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def power_sampler(self) -> Any:
         """The sampler passed in, else the one the config's ``power.sampler`` names (None: none)."""
         if self._power_sampler is None:
@@ -184,6 +195,32 @@ class Profiler:
         ``units="layers"`` times each LayerSpec alone (scope ``layer``); ``units="fused"`` times each of the
         backend's fused units alone (scope ``unit``, keyed by ``Unit.key()``).
         """
+        return self.profile_many([model], store, per_layer=per_layer, whole_model=whole_model, modes=modes,
+                                 force=force, progress=progress, memory=memory, units=units)[0]  # fmt: skip
+
+    def profile_many(
+        self,
+        models: Sequence[Any],
+        store: Store,
+        *,
+        interleave: bool = True,
+        per_layer: bool = True,
+        whole_model: bool = True,
+        modes: tuple[str, ...] | list[str] = ("inference",),
+        force: bool = False,
+        progress: ProgressCallback | None = None,
+        memory: bool = True,
+        units: str = "layers",
+    ) -> list[ProfileResult]:
+        """Profile several models in one job loop; one :class:`ProfileResult` per model, in order.
+
+        ``interleave`` (the default) runs one job of each model in turn (:func:`.qa.interleave`) instead of
+        model after model: on a machine whose speed drifts (other jobs, thermal state) the drift
+        then spreads over every model rather than landing on the ones measured last, which would bias any
+        cost model fitted on them. Records, resume and failures are as for :meth:`profile`.
+        """
+        from hwnas.profilers.qa import interleave as round_robin
+
         t_start = time.perf_counter()
         modes = tuple(modes)
         bad = [m for m in modes if m not in self.supported_modes]
@@ -193,33 +230,51 @@ class Profiler:
                 f"it supports {list(self.supported_modes)}",
                 hint="use a torch-cpu device (e.g. --device local-cpu-torch) for --train-step",
             )
-        unit_list = self.units(model.spec.layers, units)
+        unit_lists = [self.units(model.spec.layers, units) for model in models]
         if whole_model:
-            self.builder.check_model(model)
+            for model in models:
+                self.builder.check_model(model)
         fp = self.fingerprint()
         store.add_fingerprint(fp)
-        store.add_layer_specs(model.spec.layers)
-        store.add_layer_specs([u for u in unit_list if u.fused])
-        batch = int(model.input_shape[0]) if model.input_shape else 1
-        result = ProfileResult(self.config.name, self.backend, model.model_id, fp.id, batch, self.threads)
-        base = dict(device=self.config.name, fingerprint_id=fp.id, backend=self.backend,
-                    model_id=model.model_id, batch_size=batch)  # fmt: skip
         scope = "unit" if units == "fused" else "layer"
+        allocator_set = allocator.apply(self.config.allocator)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.runner.session())
+            results: list[ProfileResult] = []
+            queues: list[list[tuple[int, _Job]]] = []
+            ctxs: list[dict[str, Any]] = []
+            for k, (model, unit_list) in enumerate(zip(models, unit_lists, strict=True)):
+                store.add_layer_specs(model.spec.layers)
+                store.add_layer_specs([u for u in unit_list if u.fused])
+                batch = int(model.input_shape[0]) if model.input_shape else 1
+                result = ProfileResult(self.config.name, self.backend, model.model_id, fp.id, batch,
+                                       self.threads)  # fmt: skip
+                if not allocator_set:
+                    result.notes.append(f"allocator: {self.config.allocator} could not be set here "
+                                        "(not glibc)")  # fmt: skip
+                base = dict(device=self.config.name, fingerprint_id=fp.id, backend=self.backend,
+                            model_id=model.model_id, batch_size=batch)  # fmt: skip
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-prof-")))
+                box: dict[str, Any] = {}
+                ctxs.append(box)
 
-        if not allocator.apply(self.config.allocator):
-            result.notes.append(f"allocator: {self.config.allocator} could not be set here (not glibc)")
-        with tempfile.TemporaryDirectory(prefix="hwnas-prof-") as tmp, self.runner.session():
-            ctx_box: dict[str, Any] = {}
+                def ctx(box: dict[str, Any] = box, model: Any = model, tmp: Path = tmp) -> Any:
+                    if "ctx" not in box:  # built lazily: a resumed profile with nothing left exports nothing
+                        box["ctx"] = self.builder.model(model, tmp)
+                    return box["ctx"]
 
-            def ctx() -> Any:  # built lazily: a resumed profile with nothing left exports nothing
-                if "ctx" not in ctx_box:
-                    ctx_box["ctx"] = self.builder.model(model, Path(tmp))
-                return ctx_box["ctx"]
-
-            jobs = self._plan(model, unit_list, scope, modes, per_layer, whole_model, memory, base, ctx,
-                              Path(tmp), result)  # fmt: skip
-            result.jobs_total = len(jobs)
-            for i, job in enumerate(jobs, 1):
+                jobs = self._plan(model, unit_list, scope, modes, per_layer, whole_model, memory, base, ctx,
+                                  tmp, result)  # fmt: skip
+                result.jobs_total = len(jobs)
+                results.append(result)
+                queues.append([(k, job) for job in jobs])
+            order = round_robin(queues) if interleave else [kj for q in queues for kj in q]
+            left = [len(q) for q in queues]
+            t_plan = (time.perf_counter() - t_start) / max(len(models), 1)
+            for r in results:
+                r.elapsed_s = t_plan
+            for i, (k, job) in enumerate(order, 1):
+                result, t_job = results[k], time.perf_counter()
                 skipped = not force and all(store.has(ident) for ident in job.identities)
                 if skipped:
                     result.jobs_skipped += 1
@@ -232,10 +287,13 @@ class Profiler:
                     for r in records:
                         store.add(r)
                     result.measured.extend(records)
+                left[k] -= 1
+                if not left[k]:
+                    ctxs[k].clear()  # the model's last job: free its built artefact (sessions, modules)
+                result.elapsed_s += time.perf_counter() - t_job
                 if progress is not None:
-                    progress(ProgressEvent(i, len(jobs), job.description, skipped))
-        result.elapsed_s = time.perf_counter() - t_start
-        return result
+                    progress(ProgressEvent(i, len(order), job.description, skipped))
+        return results
 
     def _plan(self, model: Any, unit_list: list[Unit], scope: str, modes: tuple[str, ...], per_layer: bool,
               whole_model: bool, memory: bool, base: dict[str, Any], ctx: Callable[[], Any], workdir: Path,

@@ -94,3 +94,4 @@ class TegrastatsSource(PowerSource):
                 self._proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()

@@ -127,14 +127,14 @@ def _probe(config: DeviceConfig) -> tuple[bool, str]:
 class TorchCPUProfiler(Profiler):
     backend = "torch-cpu"
 
-    def profile(self, model: Any, store: Any, **kwargs: Any) -> Any:
-        """As :meth:`Profiler.profile`; the model's train/eval mode is restored afterwards."""
-        was = model.module.training if model.module is not None else None
+    def profile_many(self, models: Any, store: Any, **kwargs: Any) -> Any:
+        """As :meth:`Profiler.profile_many`; each model's train/eval mode is restored afterwards."""
+        was = [(m.module, m.module.training) for m in models if m.module is not None]
         try:
-            return super().profile(model, store, **kwargs)
+            return super().profile_many(models, store, **kwargs)
         finally:
-            if was is not None:
-                model.module.train(was)
+            for module, training in was:
+                module.train(training)
 
 
 register_backend(Backend(

@@ -168,6 +168,12 @@ class CudaProfiler(Profiler):
     def _open_device(self) -> tuple[Any, Readings]:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Close the power source (a tegrastats child process keeps printing until then)."""
+        meter, self._meter, self._readings = self._meter, None, None
+        if meter is not None and hasattr(meter.source, "close"):
+            meter.source.close()
+
     def _device(self) -> tuple[Any, Readings] | None:
         """(meter, readings), opened once; None (with the reason kept) where the power source is absent."""
         if self._meter is None and self._device_error is None:

@@ -102,7 +102,7 @@ def test_build_runs_the_rounds_to_the_sample_budget_then_resumes_measuring_nothi
     res = build_predictor(_spec(tmp_path), predictor_factory=factory)
     assert res.samples_total == 40 and res.measured == 40 and res.stop_reason == "sample budget"
     assert [r["round"] for r in res.rounds] == [1, 2] and all(r["added"] > 0 for r in res.rounds)
-    assert res.fitted_on >= 30 and res.oof_mape_pct is not None
+    assert 16 <= res.fitted_on <= 40 and res.oof_mape_pct is not None
     saved = json.loads((tmp_path / "p.json").read_text())
     assert saved["meta"]["samples"] == 40 and saved["meta"]["device"] == "local-cpu"
     again = build_predictor(_spec(tmp_path), predictor_factory=factory)
@@ -171,7 +171,6 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, args, message):
 
 
 def test_cli_builds_a_kernel_predictor_end_to_end(fast_repeats, tmp_path, capsys):
-    pytest.importorskip("hwnas.cost_models.kernel_predictor")
     args = ["build-predictor", "--device", "local-cpu", "--samples", "48", "--rounds", "1",
             "--calibration-models", "0", "--clock", "cpu", "--time-budget", "none", "--store",
             str(tmp_path / "k.db"), "--out", str(tmp_path / "p.json"), "--json"]  # fmt: skip

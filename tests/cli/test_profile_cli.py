@@ -171,3 +171,23 @@ def test_show_and_export_need_an_existing_store(tmp_path, capsys):
     assert main(["show", "--store", str(missing)]) == 2
     assert main(["export", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--store", str(missing)]) == 2
     assert "does not exist" in " ".join(capsys.readouterr().err.split()) and not missing.exists()
+
+
+def test_profile_several_models_in_one_interleaved_run(tmp_path, tiny_onnx, fast_device, capsys):
+    db, csv = tmp_path / "s.db", tmp_path / "both.csv"
+    models = [str(tiny_onnx), "nb201:|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"]
+    args = ["profile", "--device", str(fast_device), "-m", models[0], "-m", models[1], "--store", str(db),
+            "--csv", str(csv), "--no-memory", "--json", "--clock", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    doc = _json(capsys)
+    assert len(doc["models"]) == 2 and doc["qa"]["interleaved"] is True
+    ids = [d["result"]["model_id"] for d in doc["models"]]
+    assert len(set(ids)) == 2 and all(d["result"]["jobs_total"] > 1 and d["layers"] for d in doc["models"])
+    table = pd.read_csv(csv)
+    assert list(table.columns)[0] == "model_id" and set(table["model_id"]) == set(ids)
+    # a rerun resumes both models; the same model twice is refused before any work
+    assert main([*args, "--no-interleave"]) == 0  # same --clock: the same fingerprint, so it resumes
+    assert all(d["result"]["jobs_skipped"] == d["result"]["jobs_total"] for d in _json(capsys)["models"])
+    assert main(["profile", "--device", str(fast_device), "-m", models[0], "-m", models[0],
+                 "--store", str(db)]) == 2  # fmt: skip
+    assert "--model given twice" in capsys.readouterr().err

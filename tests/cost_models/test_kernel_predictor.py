@@ -142,6 +142,9 @@ def test_out_of_range_unit_is_flagged_with_a_wider_interval(fitted):
     c = fitted.price_units([ln])
     assert c["ood"][0] and c["kind"][0] == "?" and "no kernel kind" in c["reasons"][0][0]
     assert c["hi"][0] / c["lo"][0] >= fitted.unknown_factor**2 - 1e-9
+    drop = make_layer("dropout", (1, 64), (1, 64), name="drop")  # runs no kernel: 0, not flagged
+    d = fitted.price_units([drop])
+    assert d["kind"][0] == "none" and not d["ood"][0] and d["value"][0] == d["hi"][0] == 0.0
 
 
 def test_overhead_fit_and_model_interval(fitted):

@@ -10,6 +10,8 @@ Errors are the real ``pynvml.NVMLError`` subclasses, so code under test sees wha
 The power the fake reports depends on the work done: ``work`` callables (e.g. a MAC counter fed by a torch
 forward hook) give a cumulative work count; power = idle + ``mw_per_work_rate`` x work per second over the
 last update period, refreshed only every ``update_period_s`` (as NVML refreshes about every 20-100 ms).
+With ``work_is_level`` the callable gives a level instead (power = idle + ``mw_per_work_rate`` x level), so a
+test's power does not depend on how fast a loaded host happens to run the work.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class FakeGPU:
     compute_capability: tuple[int, int] = (9, 0)
     instant_power: bool = False  # NVML_FI_DEV_POWER_INSTANT answered (newer drivers)
     work: object = None  # () -> cumulative work count
+    work_is_level: bool = False  # work() is a level (e.g. the size of the kernel running), not a count
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -66,7 +69,8 @@ class FakeGPU:
                 self._energy += self._true * dt
             if now - self._t_shown >= self.update_period_s:
                 w = self._work()
-                rate = (w - self._w) / (now - self._t_shown)
+                # a level is used as it is: power then follows what runs, not how fast the host runs it
+                rate = w if self.work_is_level else (w - self._w) / (now - self._t_shown)
                 self._updates += 1
                 jitter = (self._updates * 37) % 50  # real readings wander by tens of mW between updates
                 self._true = min(self.max_mw, self.idle_mw + self.mw_per_work_rate * rate + jitter)

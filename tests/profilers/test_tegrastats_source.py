@@ -66,7 +66,10 @@ def test_jetson_backend_measures_energy_from_tegrastats(store):
     }, "<test>")  # fmt: skip
     ok, why = availability(cfg)
     assert ok and "POM_5V_IN is the module's total input" in why
-    res = get_profiler(cfg).profile(tiny_model(), store, per_layer=False, memory=False)
+    with get_profiler(cfg) as prof:  # closing stops the replay child (else it prints until pytest exits)
+        res = prof.profile(tiny_model(), store, per_layer=False, memory=False)
+        src = prof._meter.source
+    assert src._proc.poll() is not None  # the tegrastats child is gone
     pw = next(m for m in res.measured if m.metric == "power_mw")
     assert 900 <= pw.value <= 5300  # the recording's POM_5V_IN range (920 mW idle to 5.2 W under load)
     assert "POM_5V_IN" in pw.extra["total_rule"]
