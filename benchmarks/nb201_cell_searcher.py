@@ -77,8 +77,8 @@ def nested_choice(res: dict, cands: list[str], devices: list[str]) -> dict:
     return out
 
 
-def report(res: dict, devices: list[str], n_evals: int) -> list[str]:
-    arms = [a for a in ARMS if a in res]
+def report(res: dict, devices: list[str], n_evals: int, only: list[str] | None = None) -> list[str]:
+    arms = [a for a in ARMS if a in res and (only is None or a in only)]
     cell = [a for a in arms if a.startswith("cell_bo")]
     lines = [f"mean regret after {n_evals} evaluations (points) / mean violations; CIFAR-10, p25 budget"]
     head = "| device | " + " | ".join(arms) + " |"
@@ -107,7 +107,8 @@ def report(res: dict, devices: list[str], n_evals: int) -> list[str]:
         nest = nested_choice(res, cands, devices)
         rnd = means.get("random_search", np.nan)
         lines.append(
-            f"in-sample: {ins} chosen on all 13 devices, scored on them: mean regret {means[ins]:.3f}"
+            f"in-sample: {ins} chosen on all {len(devices)} devices, scored on them: "
+            f"mean regret {means[ins]:.3f}"
         )
         nested_mean = np.mean([v["regret"] for v in nest.values()])
         lines.append(f"nested (leave-one-device-out): mean regret {nested_mean:.3f}; "
@@ -127,7 +128,8 @@ def report(res: dict, devices: list[str], n_evals: int) -> list[str]:
             if "evolution" in full
             else np.nan
         )
-        lines.append(f"nested (fixed split: chosen on {TUNE_SPLIT}): {split_pick}; on the other 9 devices "
+        lines.append(f"nested (fixed split: chosen on {TUNE_SPLIT}): {split_pick}; "
+                     f"on the other {len(rest)} devices "
                      f"mean regret {sp:.3f} vs random search {rr:.3f}, evolution {ev:.3f}")  # fmt: skip
         ahead = (
             [
@@ -138,7 +140,8 @@ def report(res: dict, devices: list[str], n_evals: int) -> list[str]:
             if "random_search" in full
             else []
         )
-        lines.append(f"nested choice ahead of random search with rejection on {len(ahead)}/13 devices; "
+        lines.append(f"nested choice ahead of random search with rejection on {len(ahead)}/{len(devices)} "
+                     "devices; "
                      f"random search mean {rnd:.3f}")  # fmt: skip
     return lines
 
@@ -186,7 +189,7 @@ def main() -> None:
         for a in res
     }
     res = {a: {d: v for d, v in res[a].items() if v} for a in res if any(res[a].values())}
-    lines = report(res, devices, args.evals)
+    lines = report(res, devices, args.evals, arms)
     lines.append(f"load average at the end {os.getloadavg()}; 2-core AMD EPYC VM, shared; CPU clock")
     text = "\n".join(lines)
     print(text)

@@ -142,6 +142,9 @@ def main() -> None:
                       f"{r['infeasible_trainings']} checks {r['checks']} ({r['cpu_s']:.1f} s)",
                       flush=True)  # fmt: skip
     rows = [r for r in rows if all(r.get(k) == v for k, v in tag.items()) and r["seed"] < args.seeds]
+    rows = list({(r["arm"], r["device"], r["seed"]): r for r in reversed(rows)}.values())[::-1]  # first run
+    have = {r["device"] for r in rows}
+    devices = [d for d in devices if d in have]
     text = "\n".join(report(rows, arms, devices, args))
     print(text)
     out.with_suffix(".txt").write_text(text + "\n")

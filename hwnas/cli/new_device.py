@@ -99,7 +99,7 @@ def new_device(
         say(f"1-2. measuring the {k} suggested cells on {config.name}", highlight=False)
         values = [measure(a) for a in cells]
         initial = dict(counts)
-        objective = objective_for(config.name, dataset, c.budget, measure)
+        objective = objective_for(config.name, dataset, c.budget, measure, seed=seed)
         for a, v in zip(cells, values, strict=True):
             objective.measured[a] = v
         model = fewshot_model(cells, values, key=objective.arch_id)

@@ -7,6 +7,10 @@ every check: the method is chosen once, on the first samples (the estimator's ``
 kept; a refit is then one fit per leave-one-out sample (the jackknife band) plus one prediction of every
 cell from the estimator's cached reference features, about 20 ms at 50 samples on the 2-core VM. A
 measured cell is priced by its measurement (a zero-width interval), not by the model.
+
+The leave-one-out band costs O(k²) fits, so past ``dense_refits`` samples (30) the model is refitted only
+when the sample has grown by ``growth`` (10 %); in between, each new cell is priced by its measurement
+at once. A search that checks hundreds of cells (a device with a wide interval) stays in seconds.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class OnlineFewShot(PredictorBase):
         *,
         key: Callable[[Any], str] | None = None,
         refit_method: str = "keep",
+        dense_refits: int = 30,
+        growth: float = 1.1,
     ) -> None:
         if refit_method not in ("keep", "reselect"):
             raise InputError(f"refit_method must be 'keep' or 'reselect', got {refit_method!r}")
@@ -56,6 +62,9 @@ class OnlineFewShot(PredictorBase):
         for a, v in zip(archs, latency_ms, strict=True):
             self.measured[str(a)] = float(v)
         self.n_refits = 0
+        self.dense_refits = dense_refits
+        self.growth = growth
+        self._row: dict[str, int] | None = None
         self._fit(first=True)
 
     def _fit(self, first: bool = False) -> None:
@@ -70,16 +79,19 @@ class OnlineFewShot(PredictorBase):
             self.method_ = self.estimator.method_
         frame = self.estimator.predict_all()
         lo, hi = _interval_columns(frame)
-        self._row = {a: i for i, a in enumerate(frame["arch"].astype(str))}
+        if getattr(self, "_row", None) is None or len(self._row) != len(frame):
+            # the reference table's cells, in its row order: the same at every refit, so built once
+            self._row = {a: i for i, a in enumerate(frame["arch"].astype(str).tolist())}
         self._value = frame["latency_ms"].to_numpy(float).copy()
         self._lower = frame[lo].to_numpy(float).copy()
         self._upper = frame[hi].to_numpy(float).copy()
         self.level = float(frame["level"].iloc[0]) if "level" in frame.columns else 0.9
         for a, v in self.measured.items():  # a measured cell is its measurement
-            i = self._row.get(a)
+            i = self._row.get(a) if self._row is not None else None
             if i is not None:
                 self._value[i] = self._lower[i] = self._upper[i] = v
         self.n_refits += 0 if first else 1
+        self._fitted_at = len(self.measured)
 
     @property
     def values(self) -> np.ndarray:
@@ -99,13 +111,19 @@ class OnlineFewShot(PredictorBase):
         if not np.isfinite(value) or value <= 0:
             raise InputError(f"measured latency of {arch} must be finite and > 0 ms, got {value}")
         self.measured[arch] = value
-        self._fit()
+        n = len(self.measured)
+        if n <= self.dense_refits or n >= self.growth * self._fitted_at:
+            self._fit()
+        else:  # between refits the new cell is priced by its measurement at once
+            i = self._row.get(arch) if self._row is not None else None
+            if i is not None:
+                self._value[i] = self._lower[i] = self._upper[i] = value
 
     def predict(self, archs: Sequence[Any]) -> dict[str, CostEstimate]:
         rows = np.empty(len(archs), dtype=np.int64)
         for j, a in enumerate(archs):
             arch = self.key(a)
-            i = self._row.get(arch)
+            i = self._row.get(arch) if self._row is not None else None
             if i is None:
                 raise InputError(f"cell {arch!r} is not in the few-shot reference table")
             rows[j] = i

@@ -26,12 +26,23 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from hwnas.errors import InputError
 from hwnas.searchers.acquisition import IndicatorFeasibility, ProbabilityFeasibility, expected_improvement
 from hwnas.searchers.base import Searcher
 from hwnas.searchers.cell_encoding import encode, hamming, neighbours
+
+_THREADS: list[ThreadpoolController] = []
+
+
+def _one_thread():  # noqa: ANN202 - a context manager
+    """One BLAS thread for small matrices; the controller is built once (threadpoolctl's library scan
+    costs ~20 ms, more than a whole GP step)."""
+    if not _THREADS:
+        _THREADS.append(ThreadpoolController())
+    return _THREADS[0].limit(limits=1)
+
 
 _LENGTHS = np.geomspace(0.25, 40.0, 12)
 _NOISES = np.array([1e-3, 1e-2, 0.05, 0.15, 0.4, 1.0])
@@ -55,7 +66,7 @@ class HammingGP:
         D = hamming(X, X)
         n = len(z)
         best: tuple[float, Any] = (-np.inf, None)
-        with threadpool_limits(1):  # small matrices: one BLAS thread beats several fighting for 2 cores
+        with _one_thread():  # small matrices: one BLAS thread beats several fighting for 2 cores
             self._grid(D, z, n, best_out := [best])
         best = best_out[0]
         self.length_, self.noise_, lam, V, self.s2_ = best[1]
@@ -80,7 +91,7 @@ class HammingGP:
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent (noise-free) function, in y's units."""
-        with threadpool_limits(1):
+        with _one_thread():
             k = np.exp(-hamming(X, self.X_) / self.length_)
             mean = k @ self._alpha
             var = np.maximum(1.0 - np.sum((k @ self._Vw) ** 2, axis=1), 1e-12) * self.s2_

@@ -184,7 +184,7 @@ def device_measurer(
 
 
 def objective_for(
-    device_label: str, dataset: str, budget_ms: float, measure: Callable[[str], float]
+    device_label: str, dataset: str, budget_ms: float, measure: Callable[[str], float], seed: int = 0
 ) -> MeasuredNB201:
     """The NB201 objective on ``dataset`` with budget ``budget_ms`` whose latencies come from ``measure``.
     (The shipped table's columns are only used as the objective's placeholder latency column.)"""
@@ -193,7 +193,9 @@ def objective_for(
 
     table = load_table()
     placeholder = latency_columns(table)[0]
-    base = make_objective(dataset, placeholder, budget_ms=budget_ms, cost_model="none", table=table)
+    base = make_objective(
+        dataset, placeholder, budget_ms=budget_ms, cost_model="none", table=table, seed=seed
+    )
     base.device_column = device_label
     return MeasuredNB201(base, measure)
 
