@@ -58,7 +58,7 @@ def main() -> None:
             pred = est.predict_all()
             held = conn.copy()
             held[idx] = False
-            lo, hi = pred["latency_ms_lo"].to_numpy(), pred["latency_ms_hi"].to_numpy()
+            lo, hi = pred["lower_ms"].to_numpy(), pred["upper_ms"].to_numpy()
             inside = (truth >= lo) & (truth <= hi)
             cov.append(float(inside[held].mean()))
             width.append(float(np.exp(est.band_log_)))

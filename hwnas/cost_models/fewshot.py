@@ -26,6 +26,7 @@ never read: only the samples given to :meth:`FewShotLatencyPredictor.fit` are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.cluster import KMeans
-from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
 from hwnas.errors import InputError
@@ -241,32 +240,121 @@ class _NNRidge:
         return x @ self.coef_ + self.intercept_
 
 
-def _nearest(z: np.ndarray, y: np.ndarray, m: int) -> tuple[np.ndarray, Ridge]:
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """Ridge with a free intercept in closed form (sklearn's ``Ridge`` solves the same system; this is
+    10x faster at k = 10, which matters inside leave-one-out loops). Dual form when k < features."""
+    mx, my = x.mean(axis=0), float(y.mean())
+    xc, yc = x - mx, y - my
+    n, p = xc.shape
+    if n < p:
+        w = xc.T @ np.linalg.solve(xc @ xc.T + alpha * np.eye(n), yc)
+    else:
+        w = np.linalg.solve(xc.T @ xc + alpha * np.eye(p), xc.T @ yc)
+    return w, my - float(mx @ w)
+
+
+def _nearest(z: np.ndarray, y: np.ndarray, m: int) -> tuple[np.ndarray, tuple[np.ndarray, float]]:
     zc = z - z.mean(axis=0)
     yc = y - y.mean()
     denom = np.sqrt((zc**2).sum(axis=0) * (yc**2).sum()) + 1e-12
     corr = np.abs(zc.T @ yc) / denom
     cols = np.argsort(-corr, kind="stable")[:m]
-    return cols, Ridge(alpha=0.1).fit(z[:, cols], y)
+    return cols, _ridge(z[:, cols], y, 0.1)
+
+
+# name -> (feature matrix, default alpha); "name@alpha" overrides the alpha
+_LINEAR = {"ridge": ("log_ref", 1.0), "nn-ridge": ("z_ref", 0.3), "nn-ridge-aug": ("z_aug", 0.3)}
+ENSEMBLE_PARTS: tuple[str, ...] = ("nn-ridge", "nn-ridge-aug", "nearest-3")
+
+
+def parse_method(method: str) -> tuple[str, float | None]:
+    """``"nn-ridge-aug@1"`` -> ``("nn-ridge-aug", 1.0)``; a bare name -> ``(name, None)``; an ensemble
+    (``ensemble`` or ``ensemble=a+b+...``, the mean log-latency of its members) -> ``("ensemble", None)``.
+    InputError when the name is not a method (``ridge``, ``nn-ridge``, ``nn-ridge-aug``, ``nearest-<m>``)."""
+    if method.startswith("ensemble="):
+        parts = method[len("ensemble=") :].split("+")
+        if len(parts) < 2 or any(p.startswith("ensemble") for p in parts):
+            raise InputError(
+                f"few-shot method {method!r}: an ensemble names two or more methods, e.g. "
+                "ensemble=nn-ridge+nearest-3"
+            )
+        for part in parts:
+            parse_method(part)
+        return "ensemble", None
+    name, _, a = method.partition("@")
+    ok = name in _LINEAR or name == "ensemble" or re.fullmatch(r"nearest-[1-9][0-9]?", name) is not None
+    alpha = None
+    if a:
+        try:
+            alpha = float(a)
+        except ValueError:
+            ok = False
+        ok = ok and name in _LINEAR and alpha is not None and alpha > 0
+    if not ok:
+        raise InputError(
+            f"unknown few-shot method {method!r}",
+            hint=f"methods: auto, {', '.join(METHODS)}; ridge/nn-ridge/nn-ridge-aug take @alpha "
+            "(e.g. nn-ridge-aug@1), nearest-<m> any m",
+        )
+    return name, alpha
 
 
 def _fit_predict(
-    method: str, feats: ReferenceFeatures, train: np.ndarray, y: np.ndarray, test: np.ndarray
+    method: str, feats: ReferenceFeatures, train: np.ndarray, y: np.ndarray, test: np.ndarray | slice
 ) -> np.ndarray:
-    """Fit ``method`` on reference rows ``train`` with log-latencies ``y``; predict rows ``test``."""
-    if method == "ridge":
-        return Ridge(alpha=1.0).fit(feats.log_ref[train], y).predict(feats.log_ref[test])
-    if method == "nn-ridge":
-        return _NNRidge(0.3).fit(feats.z_ref[train], y).predict(feats.z_ref[test])
-    if method == "nn-ridge-aug":
-        return _NNRidge(0.3).fit(feats.z_aug[train], y).predict(feats.z_aug[test])
-    if method.startswith("nearest-"):
-        cols, model = _nearest(feats.z_aug[train], y, int(method.split("-")[1]))
-        return model.predict(feats.z_aug[test][:, cols])
+    """Fit ``method`` on reference rows ``train`` with log-latencies ``y``; predict rows ``test`` (a slice
+    predicts without copying the feature matrix: ``slice(None)`` = every cell)."""
+    name, alpha = parse_method(method)
+    if name in _LINEAR:
+        attr, default = _LINEAR[name]
+        x = getattr(feats, attr)
+        a = default if alpha is None else alpha
+        if name == "ridge":
+            w, b = _ridge(x[train], y, a)
+            return x[test] @ w + b
+        model = _NNRidge(a).fit(x[train], y)
+        return model.predict(x[test])
+    if name.startswith("nearest-"):
+        cols, (w, b) = _nearest(feats.z_aug[train], y, int(name.split("-")[1]))
+        z = feats.z_aug[test, cols] if isinstance(test, slice) else feats.z_aug[test][:, cols]
+        return z @ w + b
+    parts = [_fit_predict(m, feats, train, y, test) for m in ensemble_parts(method)]
+    return np.mean(parts, axis=0)
+
+
+def ensemble_parts(method: str) -> tuple[str, ...]:
+    """The members of an ensemble method (``ensemble`` = :data:`ENSEMBLE_PARTS`; ``ensemble=a+b``)."""
     if method == "ensemble":
-        parts = [_fit_predict(m, feats, train, y, test) for m in ("nn-ridge", "nn-ridge-aug", "nearest-3")]
-        return np.mean(parts, axis=0)
-    raise InputError(f"unknown few-shot method {method!r}", hint=f"methods: auto, {', '.join(METHODS)}")
+        return ENSEMBLE_PARTS
+    return tuple(method[len("ensemble=") :].split("+"))
+
+
+def subset_features(feats: ReferenceFeatures, columns: Sequence[str]) -> ReferenceFeatures:
+    """The features built from ``columns`` only (a subset of ``feats.columns``): every reference feature
+    (standardisation, pruning variants) is computed per column, so a subset of a bank built on many
+    columns equals the bank built on the subset. Lets a study build the features once."""
+    cols = list(columns)
+    missing = [c for c in cols if c not in feats.columns]
+    if missing:
+        raise InputError(f"reference columns {missing} are not in the feature bank")
+    keep = set(cols)
+    ref_idx = [feats.columns.index(c) for c in cols]
+    aug_idx = [
+        i
+        for i, n in enumerate(feats.aug_names)
+        if n in keep or n.split(":")[0] in keep or n.startswith("analytic:")
+    ]
+    return ReferenceFeatures(
+        arch=feats.arch,
+        index=feats.index,
+        columns=cols,
+        log_ref=feats.log_ref[:, ref_idx],
+        z_ref=feats.z_ref[:, ref_idx],
+        z_aug=feats.z_aug[:, aug_idx],
+        aug_names=[feats.aug_names[i] for i in aug_idx],
+        row_of=feats.row_of,
+        canonical=feats.canonical,
+    )
 
 
 def loo_predictions(method: str, feats: ReferenceFeatures, rows: np.ndarray, y_log: np.ndarray) -> np.ndarray:
@@ -338,7 +426,7 @@ def jackknife_band(y_log: np.ndarray, loo_log: np.ndarray, level: float = 0.90) 
 
 
 class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
-    """Predict a new device's latency for every NAS-Bench-201 cell from k measured cells.
+    """Predict a new device's cost (latency by default) for every NAS-Bench-201 cell from k measured cells.
 
     Parameters
     ----------
@@ -346,20 +434,30 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         Reference table in the ``nb201.csv.gz`` format (``arch`` + ``lat_<device>_ms`` columns); None = the
         shipped table.
     reference_columns : list of str or None
-        Which latency columns to use (default: all of them).
+        Which columns are the reference devices (default: every latency column). Any positive numeric
+        per-cell columns work (e.g. reference devices' energies).
     exclude_columns : tuple of str
-        Latency columns to leave out (e.g. the device being predicted, in a leave-one-device-out study).
-    method : "auto" or one of :data:`METHODS`
-        "auto" picks by leave-one-out CV on the samples.
+        Reference columns to leave out (e.g. the device being predicted, in a leave-one-device-out study).
+    method : "auto" or a method (:data:`METHODS`, ``name@alpha``, ``ensemble=a+b``)
+        "auto" picks among ``candidates`` by leave-one-out CV on the samples.
     level : float
         Nominal coverage of the prediction interval (jackknife conformal, see :func:`jackknife_band`).
     space : str or FewShotSpace
         The search space whose cells are predicted (registered by :mod:`hwnas.plugins`; ``nb201``).
+    candidates : methods or None
+        The pool "auto" chooses from; None = the shipped selection (:func:`shipped_selection`), chosen by
+        nested leave-one-device-out CV on the 13 devices of the shipped table.
+    calibration : float or None
+        Multiplier on the jackknife half-width (a device-level calibration learned across devices, nested);
+        None = the shipped one (1.0 when ``level`` is not the level it was learned at).
+    metric : str
+        Name of the predicted column (``latency_ms``, ``energy_mj``, ``peak_memory_bytes`` ...): only output
+        names and messages depend on it; the machinery works on any positive cost (in log space).
 
     ``fit(X, y)``: ``X`` holds arch strings (a DataFrame with an ``arch`` column, or a sequence), ``y`` their
-    latencies in ms. Fitted: ``method_``, ``cv_scores_`` (method -> LOO figures), ``cv_`` (the chosen one's),
+    costs. Fitted: ``method_``, ``cv_scores_`` (method -> LOO figures), ``cv_`` (the chosen one's),
     ``reference_columns_``, ``n_samples_``, ``band_log_`` and ``level_`` (the interval's half-width in
-    log-latency and the level it holds at).
+    log space, calibration included, and the level it holds at), ``calibration_``.
     """
 
     def __init__(
@@ -370,6 +468,10 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         method: str = "auto",
         level: float = 0.90,
         space: Any = DEFAULT_SPACE,
+        *,
+        candidates: Sequence[str] | None = None,
+        calibration: float | None = None,
+        metric: str = "latency_ms",
     ) -> None:
         self.reference = reference
         self.reference_columns = reference_columns
@@ -377,6 +479,9 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         self.method = method
         self.level = level
         self.space = space
+        self.candidates = candidates
+        self.calibration = calibration
+        self.metric = metric
 
     # -- reference features are expensive-ish (12 NNLS fits): computed once per estimator instance
     def _features(self) -> ReferenceFeatures:
@@ -402,77 +507,133 @@ class FewShotLatencyPredictor(RegressorMixin, BaseEstimator):
         self._feats_cache = (key, feats)
         return feats
 
+    def _candidates(self) -> tuple[str, ...]:
+        if self.method != "auto":
+            parse_method(self.method)
+            return (self.method,)
+        pool = tuple(self.candidates) if self.candidates is not None else shipped_selection()["candidates"]
+        if not pool:
+            raise InputError("candidates must name at least one method")
+        for m in pool:
+            parse_method(m)
+        return tuple(pool)
+
     def fit(self, X: Any, y: Any) -> FewShotLatencyPredictor:
         archs = _archs(X)
         y_ms = np.asarray(y, dtype=float).ravel()
         if len(archs) != len(y_ms):
-            raise InputError(f"{len(archs)} cells but {len(y_ms)} latencies")
+            raise InputError(f"{len(archs)} cells but {len(y_ms)} values of {self.metric}")
         if len(archs) < 5:
             raise InputError(
                 f"few-shot prediction needs at least 5 measured cells, got {len(archs)}",
-                hint="measure the cells `hwnas suggest-samples --k 10` lists",
+                hint="measure the cells `hwnas nb201 suggest-samples --k 10` lists",
             )
         if not np.all(np.isfinite(y_ms)) or np.any(y_ms <= 0):
-            raise InputError("latencies must be finite and > 0 ms")
+            raise InputError(f"values of {self.metric} must be finite and > 0")
         if len(set(archs)) != len(archs):
             raise InputError("each sampled cell must appear once (average repeated measurements first)")
         if not 0 < self.level < 1:
             raise InputError(f"interval level must lie in (0, 1), got {self.level}")
-        valid = ("auto", *METHODS)
-        if self.method not in valid:
-            raise InputError(f"unknown few-shot method {self.method!r}", hint=f"methods: {', '.join(valid)}")
+        candidates = self._candidates()
         feats = self._features()
         rows = feats.rows(archs)
         y_log = np.log(y_ms)
-        candidates = METHODS if self.method == "auto" else (self.method,)
         loo = {m: loo_predictions(m, feats, rows, y_log) for m in candidates}
         self.cv_scores_ = {m: loo_scores(m, feats, rows, y_log, loo[m]) for m in candidates}
         self.method_ = min(candidates, key=lambda m: self.cv_scores_[m]["loo_rmse_log"])
         self.cv_ = dict(self.cv_scores_[self.method_])
         # The band must cover the whole procedure, method choice included: the chosen method's own LOO
-        # residuals are the smallest of the candidates' (selection makes them optimistic), so with "auto"
+        # residuals are the smallest of the candidates' (selection makes them optimistic), so with a pool
         # each left-out sample is predicted by the method an inner LOO on the other k - 1 picks.
         self.loo_log_ = (
             selection_aware_loo(candidates, feats, rows, y_log) if len(candidates) > 1 else loo[self.method_]
         )
-        self.band_log_, self.level_ = jackknife_band(y_log, self.loo_log_, self.level)
+        band, self.level_ = jackknife_band(y_log, self.loo_log_, self.level)
+        self.calibration_ = self._calibration()
+        self.band_log_ = band * self.calibration_
         self.reference_columns_ = list(feats.columns)
         self.n_samples_ = len(rows)
         self.train_rows_ = rows
         self.train_log_ = y_log
         return self
 
-    def _predict_rows(self, rows: np.ndarray) -> np.ndarray:
+    def _calibration(self) -> float:
+        if self.calibration is not None:
+            if not self.calibration > 0:
+                raise InputError(f"calibration must be > 0, got {self.calibration}")
+            return float(self.calibration)
+        sel = shipped_selection()
+        same = abs(float(sel.get("interval_level", -1)) - self.level) < 1e-9
+        return float(sel.get("interval_scale", 1.0)) if same else 1.0
+
+    def _predict_rows(self, rows: np.ndarray | slice) -> np.ndarray:
         check_is_fitted(self, "method_")
         feats = self._features()
         return np.exp(_fit_predict(self.method_, feats, self.train_rows_, self.train_log_, rows))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted latency in ms of each cell in ``X`` (arch strings)."""
+        """Predicted cost of each cell in ``X`` (arch strings), in the samples' unit."""
         check_is_fitted(self, "method_")
         return self._predict_rows(self._features().rows(_archs(X)))
 
     def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) latency in ms at ``level_`` (jackknife conformal band around :meth:`predict`)."""
+        """(low, high) at ``level_`` (calibrated jackknife conformal band around :meth:`predict`)."""
         p = self.predict(X)
         return p * np.exp(-self.band_log_), p * np.exp(self.band_log_)
 
     def predict_all(self) -> pd.DataFrame:
-        """``index, arch, latency_ms, latency_ms_lo, latency_ms_hi, level`` for every cell of the
-        reference table (the per-architecture format ``hwnas search --table`` reads)."""
+        """``index, arch, <metric>, lower_<unit>, upper_<unit>, level`` for every cell of the reference
+        table (for latency: ``latency_ms, lower_ms, upper_ms``; the per-architecture format
+        ``hwnas search --table`` reads). :func:`interval_columns` gives the names."""
         check_is_fitted(self, "method_")
         feats = self._features()
-        pred = self._predict_rows(np.arange(len(feats.arch)))
+        pred = self._predict_rows(slice(None))
+        lower, upper = interval_columns(self.metric)
         return pd.DataFrame(
             {
                 "index": feats.index,
                 "arch": feats.arch,
-                "latency_ms": pred,
-                "latency_ms_lo": pred * np.exp(-self.band_log_),
-                "latency_ms_hi": pred * np.exp(self.band_log_),
+                self.metric: pred,
+                lower: pred * np.exp(-self.band_log_),
+                upper: pred * np.exp(self.band_log_),
                 "level": self.level_,
             }
         )
+
+
+FewShotPredictor = FewShotLatencyPredictor  # the name for non-latency metrics
+
+
+def interval_columns(metric: str) -> tuple[str, str]:
+    """Names of the interval columns ``predict_all`` writes for ``metric``: the issue's ``lower_ms`` /
+    ``upper_ms`` for ``latency_ms``; ``lower_mj`` / ``upper_mj`` for ``energy_mj``; the unit is the part
+    after the last underscore (a metric without one: ``lower_<metric>``)."""
+    unit = metric.rsplit("_", 1)[1] if "_" in metric else metric
+    return f"lower_{unit}", f"upper_{unit}"
+
+
+_SELECTION_FILE = "fewshot_selection.json"
+_FALLBACK_SELECTION: dict[str, Any] = {"candidates": ("ensemble",), "design": "dopt", "interval_scale": 1.0,
+                                       "interval_level": 0.9}  # fmt: skip
+
+
+def shipped_selection() -> dict[str, Any]:
+    """The shipped nested selection (``hwnas/data/fewshot_selection.json``, written by
+    ``benchmarks/nb201_fewshot_nested.py --write-selection``): the candidate pool, the sample design and
+    the interval calibration chosen by leave-one-device-out CV over the 13 devices of the shipped table
+    (the figures it reports for them are the nested ones). A missing file gives the fallback."""
+    import json
+    from importlib import resources
+
+    path = resources.files("hwnas") / "data" / _SELECTION_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, OSError, ValueError):
+        return dict(_FALLBACK_SELECTION)
+    out = dict(_FALLBACK_SELECTION)
+    out.update(data)
+    out["candidates"] = tuple(out["candidates"])
+    return out
 
 
 def _archs(X: Any) -> list[str]:
@@ -495,34 +656,35 @@ def _load_reference(reference: Any, space: FewShotSpace) -> pd.DataFrame:
     raise InputError(f"reference must be a table or a path, got {type(reference).__name__}")
 
 
-def load_samples(path: str | Path, space: str | FewShotSpace = DEFAULT_SPACE) -> pd.DataFrame:
-    """Read ``arch,latency_ms`` samples; raise InputError naming the file and the problem."""
+def load_samples(
+    path: str | Path, space: str | FewShotSpace = DEFAULT_SPACE, metric: str = "latency_ms"
+) -> pd.DataFrame:
+    """Read ``arch,<metric>`` samples (default ``arch,latency_ms``); raise InputError naming the file and
+    the problem. Returns exactly those two columns."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{p}: no such file", hint="a CSV with columns arch,latency_ms")
+        raise InputError(f"{p}: no such file", hint=f"a CSV with columns arch,{metric}")
     try:
         df = pd.read_csv(p)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"{p}: not a readable CSV: {exc}", hint="a CSV with columns arch,latency_ms"
-        ) from exc
-    missing = [c for c in ("arch", "latency_ms") if c not in df.columns]
+        raise InputError(f"{p}: not a readable CSV: {exc}", hint=f"a CSV with columns arch,{metric}") from exc
+    missing = [c for c in ("arch", metric) if c not in df.columns]
     if missing:
         raise InputError(
             f"{p}: missing column(s) {', '.join(missing)} (found {', '.join(map(str, df.columns))})",
-            hint="a CSV with columns arch,latency_ms",
+            hint=f"a CSV with columns arch,{metric}",
         )
-    lat = pd.to_numeric(df["latency_ms"], errors="coerce")
+    lat = pd.to_numeric(df[metric], errors="coerce")
     if lat.isna().any():
         raise InputError(
-            f"{p}: column 'latency_ms' has {int(lat.isna().sum())} missing or non-numeric value(s)"
+            f"{p}: column '{metric}' has {int(lat.isna().sum())} missing or non-numeric value(s)"
         )
     bad_value = ~np.isfinite(lat.to_numpy(float)) | (lat.to_numpy(float) <= 0)
     if bad_value.any():
         raise InputError(
-            f"{p}: column 'latency_ms' has {int(bad_value.sum())} value(s) that are not finite and > 0, "
+            f"{p}: column '{metric}' has {int(bad_value.sum())} value(s) that are not finite and > 0, "
             f"first {lat[bad_value].iloc[0]!r}",
-            hint="latencies are positive milliseconds (few-shot prediction works on their logarithm)",
+            hint="costs are positive (latency in ms, energy in mJ ...): few-shot works on their logarithm",
         )
     bad = ~df["arch"].astype(str).str.fullmatch(get_fewshot_space(space).arch_pattern)
     if bad.any():
@@ -530,7 +692,7 @@ def load_samples(path: str | Path, space: str | FewShotSpace = DEFAULT_SPACE) ->
             f"{p}: column 'arch' has {int(bad.sum())} malformed arch string(s), "
             f"first {df['arch'][bad].iloc[0]!r}"
         )
-    return pd.DataFrame({"arch": df["arch"].astype(str), "latency_ms": lat.astype(float)})
+    return pd.DataFrame({"arch": df["arch"].astype(str), metric: lat.astype(float)})
 
 
 # ---------------------------------------------------------------------------------------------- sample design
@@ -542,36 +704,57 @@ def suggest_samples(
     seed: int = 0,
     exclude_columns: Sequence[str] = (),
     space: str | FewShotSpace = DEFAULT_SPACE,
+    *,
+    design: str | None = None,
+    given: pd.DataFrame | None = None,
+    metric: str = "latency_ms",
+    reference_columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """A designed set of ``k`` cells to measure first: k-means on the leading principal components of the
-    reference devices' standardised log-latencies (connected cells), one cell nearest each centre, so the
-    samples cover the latency range and the directions in which devices disagree. Ordered fastest first.
-    Returns ``index, arch`` plus each cell's mean reference latency rank (0 = fastest)."""
+    """``k`` cells to measure on a new device (:mod:`hwnas.cost_models.fewshot_design`).
+
+    Without ``given``: a designed first set (``design``: ``dopt``, greedy D-optimal in the leading principal
+    components of the reference features, the default from :func:`shipped_selection`; ``kcenter``;
+    ``kmeans``). With ``given`` (measured cells: ``arch`` + ``metric`` columns, as :func:`load_samples`
+    reads them): the ``k`` most informative *new* cells given the current fit (committee disagreement plus
+    D-optimal variance). Ordered fastest first. Returns ``index, arch, mean_reference_rank`` (0 = fastest;
+    with ``given`` also ``committee_spread``, the spread of the candidate methods' predicted log cost)."""
+    from hwnas.cost_models.fewshot_design import design_rows, next_rows
+
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
     sp = get_fewshot_space(space)
     table = _load_reference(reference, sp)
-    cols = [c for c in sp.latency_columns(table) if c not in set(exclude_columns)]
+    cols = list(reference_columns) if reference_columns is not None else sp.latency_columns(table)
+    cols = [c for c in cols if c not in set(exclude_columns)]
     feats = reference_features(table, cols, sp)
     connected = (
         table["connected"].to_numpy() > 0 if "connected" in table.columns else np.ones(len(table), bool)
     )
     pool = np.flatnonzero(connected)
-    if k > len(pool):
-        raise InputError(f"k = {k} is more than the {len(pool)} connected cells of the reference table",
-                         hint=f"ask for at most {len(pool)} cells")  # fmt: skip
-    z = feats.z_aug[pool]
-    u, s, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
-    n_pc = int(min(3, len(s)))
-    scores = u[:, :n_pc] * s[:n_pc]
-    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(scores)
-    chosen: list[int] = []
-    for centre in km.cluster_centers_:
-        order = np.argsort(((scores - centre) ** 2).sum(axis=1))
-        chosen.append(next(int(i) for i in order if int(i) not in chosen))
-    rows = pool[chosen]
+    spread = None
+    if given is None:
+        if k > len(pool):
+            raise InputError(f"k = {k} is more than the {len(pool)} connected cells of the reference table",
+                             hint=f"ask for at most {len(pool)} cells")  # fmt: skip
+        rows = design_rows(feats, k, pool, design or shipped_selection()["design"], seed=seed)
+    else:
+        if metric not in given.columns or "arch" not in given.columns:
+            raise InputError(f"the measured cells need columns arch,{metric}")
+        if len(given) < 2:
+            raise InputError(
+                f"--given has {len(given)} measured cell(s); adaptive suggestions need at least 2",
+                hint="start from `hwnas nb201 suggest-samples --k 10`",
+            )
+        g_rows = feats.rows(given["arch"].astype(str).tolist())
+        if len(set(g_rows.tolist())) != len(g_rows):
+            raise InputError("each measured cell must appear once in --given (average repeats first)")
+        y = given[metric].to_numpy(float)
+        if not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise InputError(f"--given: values of {metric} must be finite and > 0")
+        rows, spread = next_rows(feats, g_rows, np.log(y), k, pool)
     mean_rank = stats.rankdata(feats.log_ref.mean(axis=1)) - 1
-    out = pd.DataFrame(
-        {"index": feats.index[rows], "arch": feats.arch[rows], "mean_reference_rank": mean_rank[rows]}
-    )
+    data = {"index": feats.index[rows], "arch": feats.arch[rows], "mean_reference_rank": mean_rank[rows]}
+    if spread is not None:
+        data["committee_spread"] = spread
+    out = pd.DataFrame(data)
     return out.sort_values("mean_reference_rank").reset_index(drop=True)

@@ -188,11 +188,26 @@ ID_COLUMNS = ("arch", "model_id", "arch_str", "config_id")
 _COST_SUFFIXES = ("_ms", "_mj", "_mw", "_w", "_mb", "_bytes", "_j", "_s")
 
 
+def _bound_columns(frame: pd.DataFrame, col: str, costs: Sequence[str]) -> tuple[str, str] | None:
+    """The interval columns of cost ``col``: ``<col>_lo``/``<col>_hi`` (the old predict-device spelling),
+    else ``lower_<unit>``/``upper_<unit>`` (the current one: ``latency_ms`` -> ``lower_ms``) when ``col``
+    is the only cost with that unit; None = no interval."""
+    if f"{col}_lo" in frame.columns and f"{col}_hi" in frame.columns:
+        return f"{col}_lo", f"{col}_hi"
+    unit = str(col).rsplit("_", 1)[-1]
+    lo, hi = f"lower_{unit}", f"upper_{unit}"
+    same_unit = [c for c in costs if str(c).rsplit("_", 1)[-1] == unit]
+    if lo in frame.columns and hi in frame.columns and same_unit == [col]:
+        return lo, hi
+    return None
+
+
 class ArchCostPredictor(PredictorBase):
     """Per-architecture costs looked up by id (exact, or a prediction with an interval).
 
-    ``frame``: an id column (``arch``, ``model_id``...) and cost columns; ``<cost>_lo``/``<cost>_hi``
-    give an interval (else zero width), a ``level`` column (or ``level=``) its nominal coverage.
+    ``frame``: an id column (``arch``, ``model_id``...) and cost columns; ``<cost>_lo``/``<cost>_hi`` or
+    ``lower_<unit>``/``upper_<unit>`` (``predict-device``'s ``lower_ms``/``upper_ms``) give an interval (else
+    zero width), a ``level`` column (or ``level=``) its nominal coverage.
     ``key(arch) -> id``; ``rename`` maps column names to cost names (default: ``lat_<dev>_ms`` →
     ``latency_ms`` when there is one such column).
     """
@@ -223,6 +238,7 @@ class ArchCostPredictor(PredictorBase):
                 if c != id_column
                 and str(c).endswith(_COST_SUFFIXES)
                 and not str(c).endswith(("_lo", "_hi"))
+                and not str(c).startswith(("lower_", "upper_"))
                 and pd.api.types.is_numeric_dtype(frame[c])
             ]
         costs = list(costs)
@@ -239,6 +255,7 @@ class ArchCostPredictor(PredictorBase):
             raise InputError(f"{where}: architecture {ids[ids.duplicated()].iloc[0]!r} appears twice")
         self.frame = frame.set_index(ids)
         self.columns = {rename.get(c, c): c for c in costs}
+        self.bounds = {c: _bound_columns(frame, c, costs) for c in costs}
         self.cost_names = tuple(self.columns)
         for c in costs:
             bad = ~np.isfinite(pd.to_numeric(frame[c], errors="coerce").to_numpy(float))
@@ -254,7 +271,7 @@ class ArchCostPredictor(PredictorBase):
         self.origin = origin
 
     def describe(self) -> str:
-        kind = "predicted" if any(f"{c}_lo" in self.frame for c in self.columns.values()) else "exact"
+        kind = "predicted" if any(b is not None for b in self.bounds.values()) else "exact"
         return f"{kind} per-architecture costs {list(self.cost_names)} of {len(self.frame)} architectures" + (
             f" ({self.origin})" if self.origin else ""
         )
@@ -272,8 +289,9 @@ class ArchCostPredictor(PredictorBase):
         out = {}
         for name, col in self.columns.items():
             v = rows[col].to_numpy(float)
-            lo = rows[f"{col}_lo"].to_numpy(float) if f"{col}_lo" in rows else v
-            hi = rows[f"{col}_hi"].to_numpy(float) if f"{col}_hi" in rows else v
+            bounds = self.bounds[col]
+            lo = rows[bounds[0]].to_numpy(float) if bounds else v
+            hi = rows[bounds[1]].to_numpy(float) if bounds else v
             out[name] = CostEstimate(
                 name,
                 UNITS.get(name, ""),
@@ -441,7 +459,7 @@ def load_arch_costs(path: str | Path, **kwargs: Any) -> ArchCostPredictor:
         raise InputError(
             f"{p}: not a readable table: {exc}", hint="a CSV with columns arch,<cost columns>"
         ) from exc
-    predicted = any(str(c).endswith("_lo") for c in df.columns)
+    predicted = any(str(c).endswith("_lo") or str(c).startswith("lower_") for c in df.columns)
     kwargs.setdefault("source", "predicted" if predicted else "table")
     return ArchCostPredictor(df, origin=str(p), **kwargs)
 

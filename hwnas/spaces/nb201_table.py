@@ -35,6 +35,12 @@ DEVICES: tuple[str, ...] = (
     "samsung_s7",
     "essential_ph_1",
 )
+# Device classes (for class-restricted and cross-class few-shot splits); the table has no accelerator.
+DEVICE_CLASSES: dict[str, tuple[str, ...]] = {
+    "gpu": ("1080ti_1", "1080ti_32", "1080ti_256", "titanx_1", "titanx_32", "titanx_256"),
+    "cpu": ("silver_4114", "silver_4210r", "gold_6240"),
+    "phone": ("pixel3", "samsung_a50", "samsung_s7", "essential_ph_1"),
+}
 # Devices whose latencies are whole milliseconds (BRP-NAS phones): rank metrics there must be tie-aware.
 WHOLE_MS_DEVICES: frozenset[str] = frozenset({"samsung_a50", "samsung_s7", "essential_ph_1"})
 LATENCY_COLUMNS: tuple[str, ...] = tuple(f"lat_{d}_ms" for d in DEVICES)

@@ -104,8 +104,8 @@ def test_predict_device_output_drives_search_and_compare(tmp_path, nb201, capsys
     )
     for t, a in zip(data["trials"], archs, strict=True):
         lo, hi, _ = t["info"]["predicted_interval"]["latency_ms"]
-        assert lo == pytest.approx(p.loc[a, "latency_ms_lo"]) and hi == pytest.approx(
-            p.loc[a, "latency_ms_hi"]
+        assert lo == pytest.approx(p.loc[a, "lower_ms"]) and hi == pytest.approx(
+            p.loc[a, "upper_ms"]
         )
     rc, comp = _run(
         capsys,

@@ -32,13 +32,13 @@ def samples(table):
 
 
 def test_predicts_held_out_device_well_and_beats_flops(table, reference, samples):
-    est = FewShotLatencyPredictor(reference=reference).fit(*samples)
+    est = FewShotLatencyPredictor(reference=reference, candidates=METHODS).fit(*samples)
     assert est.method_ in METHODS and set(est.cv_scores_) == set(METHODS)
     pred = est.predict_all()
-    cols = ["index", "arch", "latency_ms", "latency_ms_lo", "latency_ms_hi", "level"]
+    cols = ["index", "arch", "latency_ms", "lower_ms", "upper_ms", "level"]
     assert list(pred.columns) == cols and len(pred) == 15625
-    assert (pred["latency_ms_lo"] <= pred["latency_ms"]).all() and (
-        pred["latency_ms"] <= pred["latency_ms_hi"]
+    assert (pred["lower_ms"] <= pred["latency_ms"]).all() and (
+        pred["latency_ms"] <= pred["upper_ms"]
     ).all()
     conn = table["connected"].to_numpy() == 1
     truth = table[HELD_OUT].to_numpy()
@@ -97,12 +97,12 @@ def test_cli_predict_device_and_suggest(tmp_path, table, samples, capsys):
     import json
 
     info = json.loads(capsys.readouterr().out)
-    assert info["method"] in METHODS and "loo_spearman" in info["cv"]
+    assert "loo_spearman" in info["cv"] and info["interval"]["columns"] == ["lower_ms", "upper_ms"]
     pred = pd.read_csv(out)
-    cols = ["index", "arch", "latency_ms", "latency_ms_lo", "latency_ms_hi", "level"]
+    cols = ["index", "arch", "latency_ms", "lower_ms", "upper_ms", "level"]
     assert list(pred.columns) == cols and len(pred) == 15625
-    assert (pred["latency_ms_lo"] <= pred["latency_ms"]).all() and (
-        pred["latency_ms"] <= pred["latency_ms_hi"]
+    assert (pred["lower_ms"] <= pred["latency_ms"]).all() and (
+        pred["latency_ms"] <= pred["upper_ms"]
     ).all()
     assert main(["suggest-samples", "--k", "5", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 5

@@ -226,3 +226,19 @@ def test_cli_predict_bad_kernel_file_exits_2(fitted, tmp_path, capsys):
     assert "not a readable kernel predictor" in err and "cut.json" in err
     assert main(["predict", "--table", str(tmp_path / "missing.json"), "--model", "resnet18"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_search_table_path_takes_a_kernel_predictor(fitted, tmp_path):
+    from hwnas.workflows.search import load_table_predictor
+
+    class Objective:  # what `hwnas search --table` hands the loader: configs -> LayerSpecs
+        def layers_of(self, config):
+            return _mbv2(config["block"])
+
+    pred = load_table_predictor(fitted.save(tmp_path / "kp.json"), Objective())
+    assert isinstance(pred, KernelCostPredictor)
+    configs = [{"block": "k3e3"}, {"block": "k5e6"}]
+    est = pred.predict(configs)["latency_ms"]
+    assert est.value[1] > est.value[0] and est.ood.dtype == bool and len(est.ood) == 2
+    p = pred.prob_within(configs, "latency_ms", float(est.value[0]))
+    assert 0.2 < p[0] < 0.8 and p[1] < p[0]
