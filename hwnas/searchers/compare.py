@@ -241,9 +241,21 @@ def compare_searchers(
             walls[job[0]].append(wall)
     elif n_jobs > 1:
         import multiprocessing
+        import pickle
 
-        # fork: the workers inherit the objective and cost model (closures, tables) without pickling them.
-        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+        # A set-up that pickles goes to workers forked from a clean forkserver: forking this process
+        # directly can deadlock a child on a lock another thread (torch, OpenMP, a sampler) held at the
+        # fork. Only a set-up that does not pickle (closures) falls back to fork, which inherits it.
+        try:
+            setup: bytes | None = pickle.dumps(dict(_JOB))
+        except Exception:  # noqa: BLE001 - any pickling failure means "use fork"
+            setup = None
+        if setup is not None:
+            ctx = multiprocessing.get_context("forkserver")
+            pool_cm = ctx.Pool(n_jobs, initializer=_install_setup, initargs=(setup,))
+        else:
+            pool_cm = multiprocessing.get_context("fork").Pool(n_jobs)
+        with pool_cm as pool:
             results = pool.imap(_run_one, jobs)
             for done, ((name, _), (h, wall)) in enumerate(zip(jobs, results, strict=True), start=1):
                 histories[name].append(h)
@@ -283,6 +295,13 @@ def compare_searchers(
 
 
 _JOB: dict[str, Any] = {}
+
+
+def _install_setup(setup: bytes) -> None:
+    """Pool initializer: the comparison's set-up, pickled by the driver, installed in this worker."""
+    import pickle
+
+    _JOB.update(pickle.loads(setup))  # noqa: S301 - bytes the driver pickled itself, never from outside
 
 
 def _run_one_with(job: tuple[str, int], setup: dict[str, Any]) -> tuple[History, float]:

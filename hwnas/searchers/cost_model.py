@@ -64,7 +64,11 @@ class ConfigCostModel(ModelPredictor):
     ) -> None:
         self.space = space
         self.featurizer = featurizer or config_features
-        super().__init__(models, lambda configs: self.featurizer(self.space, configs), **kwargs)
+        super().__init__(models, self._features, **kwargs)
+
+    def _features(self, configs: Any) -> Any:
+        # a bound method, not a lambda, so the model pickles (parallel comparisons send it to workers)
+        return self.featurizer(self.space, configs)
 
     def describe(self) -> str:
         errs = ", ".join(f"{k} CV RMSPE {v:.2f} %" for k, v in self.errors().items())
