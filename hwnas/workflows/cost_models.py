@@ -4,7 +4,7 @@ tabular file (rows are architectures, featurised by a registered featurizer)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,20 @@ def predict_rows(table: Any, data: Path) -> Any:
     return table.predict_rows(apply_featurizer(table.meta.get("featurizer") or "numeric", df))
 
 
+def _resolve_models(models: list[str], input_shape: str | None, batch_size: int) -> Iterator[tuple[str, Any]]:
+    """``(name, ResolvedModel)`` for each model to predict, one at a time, after the checks every predictor
+    shares."""
+    from hwnas.graph.models import parse_input_shape, resolve_model
+    from hwnas.resources import check_input_memory, requested_shape
+
+    if not models:
+        raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
+    shape = parse_input_shape(input_shape)
+    check_input_memory(requested_shape(shape, batch_size), "the input")
+    for text in models:
+        yield text, resolve_model(text, shape, batch_size=batch_size)
+
+
 def predict_models(
     table: Any,
     models: list[str],
@@ -206,16 +220,8 @@ def predict_models(
 ) -> list[dict[str, Any]]:
     """Whole-model predictions of a layer table for named models (torchvision, ONNX, ``mbv2:``/``nb201:``):
     value, band, layers from the table, P(cost <= budget); per layer with ``per_layer``."""
-    from hwnas.graph.models import parse_input_shape, resolve_model
-    from hwnas.resources import check_input_memory, requested_shape
-
-    if not models:
-        raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
-    shape = parse_input_shape(input_shape)
-    check_input_memory(requested_shape(shape, batch_size), "the input")
     results = []
-    for text in models:
-        resolved = resolve_model(text, shape, batch_size=batch_size)
+    for text, resolved in _resolve_models(models, input_shape, batch_size):
         res = {"model": text, "model_id": resolved.model_id, **table.predict_model(resolved.spec, budget)}
         if per_layer:
             per = table.predict_layers(resolved.spec)
@@ -239,16 +245,9 @@ def predict_models_kernel(
     import numpy as np
 
     from hwnas.cost_models.base import prob_below
-    from hwnas.graph.models import parse_input_shape, resolve_model
-    from hwnas.resources import check_input_memory, requested_shape
 
-    if not models:
-        raise InputError("nothing to predict", hint="pass --model NAME (repeatable)")
-    shape = parse_input_shape(input_shape)
-    check_input_memory(requested_shape(shape, batch_size), "the input")
     results = []
-    for text in models:
-        resolved = resolve_model(text, shape, batch_size=batch_size)
+    for text, resolved in _resolve_models(models, input_shape, batch_size):
         res = {"model": text, "model_id": resolved.model_id, **predictor.predict_model(resolved.spec.layers)}
         if budget is not None:
             p = prob_below(np.array([res["value"]]), np.array([res["lo"]]), np.array([res["hi"]]), budget,
